@@ -1,0 +1,1 @@
+"""Reference card service and simulated Mobilt SITHS phone. Not built yet."""

@@ -1,0 +1,1 @@
+"""Fleet server for facility IT (ingest, state, alerts, dashboard). Not built yet."""

@@ -1,0 +1,57 @@
+"""PIV numbers from NIST SP 800-73-4 (and the YubiKey extensions our tools use)."""
+
+from __future__ import annotations
+
+#: Full PIV application identifier; SELECT accepts any prefix of it.
+PIV_AID = bytes.fromhex("A000000308000010000100")
+#: The part a host sends to select "whichever PIV version is there".
+PIV_AID_PREFIX = bytes.fromhex("A00000030800001000")
+
+INS_SELECT = 0xA4
+INS_GET_DATA = 0xCB
+INS_PUT_DATA = 0xDB
+INS_VERIFY = 0x20
+INS_CHANGE_REFERENCE = 0x24
+INS_RESET_RETRY_COUNTER = 0x2C
+INS_GENERAL_AUTHENTICATE = 0x87
+INS_GET_RESPONSE = 0xC0
+# YubiKey extensions, which yubico-piv-tool relies on
+INS_GET_VERSION = 0xFD
+INS_GET_SERIAL = 0xF8
+INS_GET_METADATA = 0xF7
+
+KEY_PIN = 0x80
+KEY_PUK = 0x81
+KEY_MANAGEMENT = 0x9B
+
+ALG_3DES = 0x03
+
+TAG_OBJECT_ID = 0x5C
+TAG_DATA = 0x53
+TAG_DYNAMIC_AUTH = 0x7C
+TAG_AUTH_WITNESS = 0x80
+TAG_AUTH_CHALLENGE = 0x81
+TAG_AUTH_RESPONSE = 0x82
+
+OBJ_CARD_AUTH_CERT = 0x5FC101
+OBJ_CHUID = 0x5FC102
+OBJ_AUTH_CERT = 0x5FC105
+OBJ_CCC = 0x5FC107
+OBJ_SIGNATURE_CERT = 0x5FC10A
+OBJ_KEY_MANAGEMENT_CERT = 0x5FC10B
+OBJ_DISCOVERY = 0x7E
+
+#: Certificate container tags (SP 800-73-4 part 1, table 15)
+TAG_CERTIFICATE = 0x70
+TAG_CERT_INFO = 0x71
+TAG_ERROR_DETECTION = 0xFE
+CERT_INFO_GZIP = 0x01
+
+#: CHUID tags (SP 800-73-4 part 1, table 9)
+TAG_FASCN = 0x30
+TAG_ORG_ID = 0x32
+TAG_DUNS = 0x33
+TAG_GUID = 0x34
+TAG_EXPIRY = 0x35
+TAG_CARDHOLDER_UUID = 0x36
+TAG_SIGNATURE = 0x3E

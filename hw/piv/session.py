@@ -1,0 +1,230 @@
+"""A typed session with a PIV card application.
+
+Reads the CHUID and certificates, reports PIN and PUK state, and verifies,
+changes and unblocks the PIN. Outcomes are the types of :mod:`hw.pins`; the
+PUK safety margin is enforced here, before any PUK byte reaches the card.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from cryptography import x509
+
+from hw.apdu import CommandApdu
+from hw.apdu_processor import ApduProcessor
+from hw.errors import UnsupportedCard
+from hw.pins import (
+    PinBlocked,
+    PinPolicyViolation,
+    PinStatus,
+    PukBlocked,
+    PukSafetyMargin,
+    WrongPin,
+    WrongPuk,
+    check_piv_pin,
+    check_piv_puk,
+    pad_reference,
+    puk_try_allowed,
+)
+from hw.piv import constants as c
+from hw.piv import objects
+from hw.status_words import (
+    ApduError,
+    AuthenticationBlocked,
+    ClassNotSupported,
+    FunctionNotSupported,
+    IncorrectData,
+    IncorrectParameters,
+    InstructionNotSupported,
+    NotFound,
+    ReferenceNotFound,
+    VerificationFailed,
+    WrongLength,
+    error_for,
+)
+
+log = logging.getLogger(__name__)
+
+PIN_NAME = "PIV PIN"
+PUK_NAME = "PIV PUK"
+
+_UNSUPPORTED = (
+    InstructionNotSupported,
+    ClassNotSupported,
+    IncorrectParameters,
+    FunctionNotSupported,
+    ReferenceNotFound,
+    NotFound,
+)
+
+
+class PivSession:
+    """One selected PIV application on one card connection."""
+
+    profile = "piv"
+
+    def __init__(self, processor: ApduProcessor) -> None:
+        self._processor = processor
+        self.select()
+
+    # -- reading ------------------------------------------------------------
+
+    def select(self) -> None:
+        """Select the PIV application by AID prefix; :class:`UnsupportedCard` if absent."""
+        try:
+            self._processor.send(CommandApdu(0x00, c.INS_SELECT, 0x04, 0x00, c.PIV_AID_PREFIX))
+        except (NotFound, FunctionNotSupported, IncorrectParameters, InstructionNotSupported):
+            raise UnsupportedCard("the card has no PIV application") from None
+
+    def _get_data(self, object_id: int) -> bytes | None:
+        id_bytes = object_id.to_bytes((object_id.bit_length() + 7) // 8, "big")
+        command = CommandApdu(
+            0x00,
+            c.INS_GET_DATA,
+            0x3F,
+            0xFF,
+            bytes([c.TAG_OBJECT_ID, len(id_bytes)]) + id_bytes,
+            le=256,
+        )
+        try:
+            data = self._processor.send(command)
+        except NotFound:
+            return None
+        return objects.unwrap_data_object(data)
+
+    def read_chuid(self) -> objects.Chuid | None:
+        """The Card Holder Unique Identifier, or ``None`` if the card has none."""
+        content = self._get_data(c.OBJ_CHUID)
+        return None if content is None else objects.parse_chuid(content)
+
+    def read_certificate(self, object_id: int = c.OBJ_AUTH_CERT) -> x509.Certificate | None:
+        """A certificate object (default: PIV Authentication, slot 9A), or ``None``."""
+        content = self._get_data(object_id)
+        return None if content is None else objects.parse_certificate(content)
+
+    # -- PIN state ----------------------------------------------------------
+
+    def _metadata_retries(self, key_reference: int) -> tuple[int, int] | None:
+        """YubiKey-style GET METADATA; ``None`` on cards without it."""
+        try:
+            data = self._processor.send(CommandApdu(0x00, c.INS_GET_METADATA, 0x00, key_reference))
+        except _UNSUPPORTED:
+            return None
+        except ApduError as error:
+            log.debug("GET METADATA answered %04X; treating as unsupported", error.sw)
+            return None
+        return objects.parse_retries_metadata(data)
+
+    def pin_status(self) -> PinStatus:
+        """The PIN's tries left via the empty VERIFY, which spends no try."""
+        response = self._processor.transmit(CommandApdu(0x00, c.INS_VERIFY, 0x00, c.KEY_PIN))
+        if response.sw & 0xFFF0 == 0x63C0:
+            tries = response.sw & 0x0F
+            return PinStatus(PIN_NAME, tries, tries == 0)
+        if response.sw == 0x6983:
+            return PinStatus(PIN_NAME, 0, True)
+        if response.sw == 0x9000:
+            # Already verified in this session: the card does not say the count here.
+            retries = self._metadata_retries(c.KEY_PIN)
+            return PinStatus(PIN_NAME, None if retries is None else retries[1], False)
+        raise error_for(response.sw)
+
+    def puk_status(self) -> PinStatus | None:
+        """The PUK's tries left where the card tells (YubiKey metadata), else ``None``."""
+        retries = self._metadata_retries(c.KEY_PUK)
+        if retries is None:
+            return None
+        return PinStatus(PUK_NAME, retries[1], retries[1] == 0)
+
+    def pin_statuses(self) -> list[PinStatus]:
+        """Every PIN-like reference the card reports on: the PIN, then the PUK if known."""
+        statuses = [self.pin_status()]
+        puk = self.puk_status()
+        if puk is not None:
+            statuses.append(puk)
+        return statuses
+
+    # -- PIN operations -----------------------------------------------------
+
+    def verify_pin(self, pin: str) -> None:
+        """Verify the PIN; raise :class:`WrongPin` or :class:`PinBlocked` on failure."""
+        check_piv_pin(pin)
+        command = CommandApdu(
+            0x00, c.INS_VERIFY, 0x00, c.KEY_PIN, pad_reference(pin), sensitive=True
+        )
+        try:
+            self._processor.send(command)
+        except VerificationFailed as error:
+            if error.tries_left == 0:
+                raise PinBlocked() from None
+            raise WrongPin(error.tries_left) from None
+        except AuthenticationBlocked:
+            raise PinBlocked() from None
+
+    def logout(self) -> None:
+        """Drop the PIN's verified state (VERIFY with P1=FF), so no one rides on it.
+
+        Cards without this form of VERIFY are left as they are; removal clears it.
+        """
+        try:
+            self._processor.send(CommandApdu(0x00, c.INS_VERIFY, 0xFF, c.KEY_PIN))
+        except ApduError as error:
+            log.debug("card does not support resetting the PIN state (%04X)", error.sw)
+
+    def change_pin(self, old_pin: str, new_pin: str) -> None:
+        """Change the PIN with CHANGE REFERENCE DATA (needs the current PIN)."""
+        check_piv_pin(new_pin, what="new PIN")
+        command = CommandApdu(
+            0x00,
+            c.INS_CHANGE_REFERENCE,
+            0x00,
+            c.KEY_PIN,
+            pad_reference(old_pin) + pad_reference(new_pin),
+            sensitive=True,
+        )
+        try:
+            self._processor.send(command)
+        except VerificationFailed as error:
+            if error.tries_left == 0:
+                raise PinBlocked() from None
+            raise WrongPin(error.tries_left) from None
+        except AuthenticationBlocked:
+            raise PinBlocked() from None
+        except (IncorrectData, WrongLength):
+            raise PinPolicyViolation("the card refused the new PIN's format") from None
+
+    def unblock(self, puk: str, new_pin: str, *, safety_margin: int) -> PinStatus:
+        """Unblock the PIN with the PUK and set ``new_pin``; return the PIN state after.
+
+        Refuses with :class:`PukSafetyMargin`, sending nothing, when the PUK has
+        ``safety_margin`` or fewer tries left (or the card will not say and a
+        margin is asked for).
+        """
+        check_piv_puk(puk)
+        check_piv_pin(new_pin, what="new PIN")
+        puk_state = self.puk_status()
+        tries = None if puk_state is None else puk_state.tries_left
+        if puk_state is not None and puk_state.blocked:
+            raise PukBlocked()
+        if not puk_try_allowed(tries, safety_margin):
+            raise PukSafetyMargin(tries, safety_margin)
+        command = CommandApdu(
+            0x00,
+            c.INS_RESET_RETRY_COUNTER,
+            0x00,
+            c.KEY_PIN,
+            pad_reference(puk) + pad_reference(new_pin),
+            sensitive=True,
+        )
+        try:
+            self._processor.send(command)
+        except VerificationFailed as error:
+            if error.tries_left == 0:
+                raise PukBlocked() from None
+            raise WrongPuk(error.tries_left) from None
+        except AuthenticationBlocked:
+            raise PukBlocked() from None
+        except (IncorrectData, WrongLength):
+            raise PinPolicyViolation("the card refused the new PIN's format") from None
+        return self.pin_status()

@@ -1,0 +1,184 @@
+"""Serving a virtual card to pcscd's vpcd driver over its TCP protocol.
+
+vpcd frames every message with a two-byte big-endian length. A one-byte
+message is a control code (power off/on, reset, get ATR); anything longer is a
+command APDU to be answered with a response APDU.
+
+:class:`VpcdLink` "inserts" a card by connecting to vpcd's port and "removes"
+it by closing the socket. While inserted it reconnects by itself when pcscd
+restarts, exactly as a card that stays in a reader reappears when the
+service comes back. The card object, and so its state, outlives remove/insert.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+from collections.abc import Callable
+
+from hw.vcard.card import VirtualCard
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 35963
+
+CTRL_OFF = 0
+CTRL_ON = 1
+CTRL_RESET = 2
+CTRL_ATR = 4
+
+#: Decides, from an incoming command APDU, whether to pull the card out right there.
+PullTrigger = Callable[[bytes], bool]
+
+
+class VpcdLink:
+    """Connects one virtual card to one vpcd slot."""
+
+    def __init__(
+        self,
+        card: VirtualCard,
+        *,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        retry_delay: float = 0.1,
+    ) -> None:
+        self.card = card
+        self.host = host
+        self.port = port
+        self.retry_delay = retry_delay
+        self._inserted = threading.Event()
+        self._removed = threading.Event()
+        self._connected = threading.Event()
+        self._lock = threading.Lock()
+        self._socket: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._pull_trigger: PullTrigger | None = None
+        self.commands_seen = 0
+
+    # -- public -------------------------------------------------------------
+
+    @property
+    def inserted(self) -> bool:
+        """Whether the card is (meant to be) in the reader."""
+        return self._inserted.is_set()
+
+    def insert(self) -> None:
+        """Put the card in the reader: connect to vpcd, and stay connected."""
+        if self._inserted.is_set():
+            return
+        self._inserted.set()
+        self._removed.clear()
+        self._thread = threading.Thread(
+            target=self._run, name=f"vpcd-link-{self.port}", daemon=True
+        )
+        self._thread.start()
+
+    def remove(self) -> None:
+        """Pull the card out: close the socket; the card keeps its state."""
+        self._inserted.clear()
+        self._removed.set()
+        self._close_socket()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+        self._thread = None
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Block until vpcd accepted the connection (not yet that pcscd saw it)."""
+        return self._connected.wait(timeout)
+
+    def pull_on(self, trigger: PullTrigger | None) -> None:
+        """Pull the card out, unanswered, when a command matches ``trigger`` (once)."""
+        self._pull_trigger = trigger
+
+    # -- internals ----------------------------------------------------------
+
+    def _close_socket(self) -> None:
+        with self._lock:
+            sock, self._socket = self._socket, None
+            self._connected.clear()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _run(self) -> None:
+        while self._inserted.is_set():
+            try:
+                sock = socket.create_connection((self.host, self.port), timeout=2)
+            except OSError:
+                # vpcd is not listening (pcscd down or restarting): try again shortly.
+                self._removed.wait(self.retry_delay)
+                continue
+            sock.settimeout(None)
+            with self._lock:
+                if not self._inserted.is_set():
+                    sock.close()
+                    return
+                self._socket = sock
+                self._connected.set()
+            log.debug("virtual card connected to vpcd port %d", self.port)
+            try:
+                self._serve(sock)
+            except OSError as error:
+                log.debug("vpcd connection on port %d ended: %s", self.port, error)
+            self._close_socket()
+            self.card.power_off()
+            self._removed.wait(self.retry_delay)
+
+    def _serve(self, sock: socket.socket) -> None:
+        while True:
+            message = _receive(sock)
+            if message is None:
+                return
+            if len(message) == 1:
+                reply = self._control(message[0])
+                if reply is not None:
+                    _send(sock, reply)
+                continue
+            self.commands_seen += 1
+            trigger = self._pull_trigger
+            if trigger is not None and trigger(message):
+                self._pull_trigger = None
+                log.debug("pulling the virtual card out on a matching command")
+                self._inserted.clear()
+                self._removed.set()
+                return
+            _send(sock, self.card.process(message))
+
+    def _control(self, code: int) -> bytes | None:
+        if code == CTRL_ATR:
+            return self.card.atr
+        if code == CTRL_ON:
+            self.card.power_on()
+        elif code == CTRL_OFF:
+            self.card.power_off()
+        elif code == CTRL_RESET:
+            self.card.reset()
+        else:
+            log.warning("vpcd sent unknown control code %d", code)
+        return None
+
+
+def _receive_exactly(sock: socket.socket, count: int) -> bytes | None:
+    buffer = bytearray()
+    while len(buffer) < count:
+        chunk = sock.recv(count - len(buffer))
+        if not chunk:
+            return None
+        buffer += chunk
+    return bytes(buffer)
+
+
+def _receive(sock: socket.socket) -> bytes | None:
+    header = _receive_exactly(sock, 2)
+    if header is None:
+        return None
+    return _receive_exactly(sock, int.from_bytes(header, "big"))
+
+
+def _send(sock: socket.socket, payload: bytes) -> None:
+    sock.sendall(len(payload).to_bytes(2, "big") + payload)

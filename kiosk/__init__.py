@@ -1,0 +1,1 @@
+"""The kiosk appliance program: command line, and later the flow, controller and UI."""

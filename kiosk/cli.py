@@ -1,0 +1,142 @@
+"""The ``kiosk`` command: ``card status``, ``card unblock``, ``vcard piv``, ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from hw.errors import CardError, NoCard, PcscUnavailable, ReaderUnavailable
+from kiosk import card_commands, vcard_command
+from kiosk.messages import explain
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NO_SERVICE = 3
+
+
+def _print_status(as_json: bool) -> int:
+    reports = card_commands.status_report()
+    if as_json:
+        print(json.dumps([report.to_json() for report in reports], indent=2))
+        return EXIT_OK
+    if not reports:
+        print("No card readers found. Is the reader plugged in?")
+        return EXIT_FAILED
+    for report in reports:
+        card = report.card
+        if card is None:
+            print(f"{report.reader}: no card")
+            continue
+        kind = f"{card.profile.upper()} card" if card.profile else "card"
+        print(f"{report.reader}: {kind} (ATR {card.atr.hex(' ').upper()})")
+        if card.problem:
+            print(f"  problem: {card.problem}")
+        for pin in card.pins:
+            if pin.blocked:
+                state = "BLOCKED"
+            elif pin.tries_left is None:
+                state = "not blocked (tries left not reported)"
+            else:
+                state = f"{pin.tries_left} tries left"
+            print(f"  {pin.name}: {state}")
+    return EXIT_OK
+
+
+def _secret_reader() -> card_commands.SecretReader:
+    """Read secrets without echo on a terminal, else one per line from stdin."""
+    if sys.stdin.isatty():
+        return lambda prompt: getpass.getpass(prompt)
+
+    def from_stream(_prompt: str) -> str:
+        line = sys.stdin.readline()
+        if not line:
+            raise EOFError("standard input ended before the PUK and the new PIN were given")
+        return line.rstrip("\r\n")
+
+    return from_stream
+
+
+def _unblock(args: argparse.Namespace) -> int:
+    reader = card_commands.choose_reader(args.reader)
+    try:
+        status = card_commands.unblock(
+            reader, args.pin, _secret_reader(), safety_margin=args.puk_margin
+        )
+    except EOFError as error:
+        print(f"kiosk card unblock: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"Unblocked {status.name} on {reader}; the new PIN verifies.")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    parser = argparse.ArgumentParser(prog="kiosk", description="SITHS card unlock kiosk")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (APDUs)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    card = commands.add_parser("card", help="look at and unblock cards in the readers")
+    card_commands_parser = card.add_subparsers(dest="card_command", required=True)
+    status = card_commands_parser.add_parser("status", help="every reader and its card")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    unblock = card_commands_parser.add_parser(
+        "unblock", help="unblock a PIN with the PUK (PUK and new PIN on stdin, one a line)"
+    )
+    unblock.add_argument("--reader", help="reader name (or a unique part of it)")
+    unblock.add_argument("--pin", help="which PIN to unblock (default: the card's first)")
+    unblock.add_argument(
+        "--puk-margin",
+        type=int,
+        default=card_commands.DEFAULT_PUK_MARGIN,
+        help="PUK tries never to spend (default %(default)s; 0 allows unknown counts)",
+    )
+
+    vcard = commands.add_parser("vcard", help="serve a virtual card into vpcd")
+    vcard_kinds = vcard.add_subparsers(dest="vcard_kind", required=True)
+    vcard_command.add_arguments(vcard_kinds.add_parser("piv", help="a virtual PIV card"))
+
+    demo = commands.add_parser("demo", help="the demo: a virtual card unblocked end to end")
+    demo.add_argument(
+        "--scripted", action="store_true", help="no person needed; exit 0 only if unlocked"
+    )
+    demo.add_argument("--port", type=int, help="vpcd port (default: Debian's 35963)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "card" and args.card_command == "status":
+            return _print_status(args.json)
+        if args.command == "card" and args.card_command == "unblock":
+            if args.puk_margin < 0:
+                print("kiosk card unblock: --puk-margin cannot be negative", file=sys.stderr)
+                return EXIT_USAGE
+            return _unblock(args)
+        if args.command == "vcard":
+            return vcard_command.serve(args)
+        if args.command == "demo":
+            from kiosk import demo
+
+            return demo.run(scripted=args.scripted, port=args.port)
+    except (PcscUnavailable, ReaderUnavailable, NoCard) as error:
+        print(explain(error), file=sys.stderr)
+        return EXIT_NO_SERVICE
+    except CardError as error:
+        print(explain(error), file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Shared fixtures: one private pcscd for the session, virtual cards per test.
+
+``PCSCLITE_CSOCK_NAME`` is set here, at import, because libpcsclite reads it
+once, on the first PC/SC call of the process.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_WORKDIR = Path(tempfile.mkdtemp(prefix="kiosk-tests-"))
+os.environ["PCSCLITE_CSOCK_NAME"] = str(_WORKDIR / "pcscd" / "run" / "pcscd.comm")
+
+from hw import pcsc  # noqa: E402  (after the socket variable is set)
+from hw.vcard.piv_card import PivCardState, VirtualPivCard  # noqa: E402
+from hw.vcard.piv_objects import standard_objects  # noqa: E402
+from hw.vcard.vpcd import VpcdLink  # noqa: E402
+from tests.harness.pcscd import PrivatePcscd  # noqa: E402
+from tests.harness.waiting import wait_for  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pcscd() -> Iterator[PrivatePcscd]:
+    """A pcscd with two vpcd slots that only this test session uses."""
+    daemon = PrivatePcscd(_WORKDIR / "pcscd")
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        shutil.rmtree(_WORKDIR, ignore_errors=True)
+
+
+def card_present(reader: str) -> bool:
+    """Whether pcscd currently reports a card in ``reader``."""
+    try:
+        with pcsc.pcsc_context() as context:
+            return pcsc.reader_states(context, [reader])[0].card_present
+    except pcsc.CardError:
+        return False
+
+
+class VirtualCardSlot:
+    """A virtual card in a vpcd slot, with insert/remove that wait for pcscd to see it."""
+
+    def __init__(self, daemon: PrivatePcscd, card: VirtualPivCard, slot: int = 0) -> None:
+        self.daemon = daemon
+        self.card = card
+        self.reader = daemon.reader(slot)
+        self.link = VpcdLink(card, port=daemon.slot_port(slot))
+
+    def insert(self) -> None:
+        self.link.insert()
+        wait_for(lambda: card_present(self.reader), timeout=15, what="pcscd to see the card")
+
+    def remove(self) -> None:
+        self.link.remove()
+        wait_for(lambda: not card_present(self.reader), timeout=15, what="card removal")
+
+
+def piv_state(**overrides: object) -> PivCardState:
+    """A PIV card state with standard objects and the given overrides."""
+    overrides.setdefault("objects", standard_objects())
+    return PivCardState(**overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def make_piv_slot(pcscd: PrivatePcscd) -> Iterator:
+    """Factory: a virtual PIV card in slot 0, inserted; removed after the test."""
+    slots: list[VirtualCardSlot] = []
+
+    def make(state: PivCardState | None = None, *, slot: int = 0) -> VirtualCardSlot:
+        holder = VirtualCardSlot(pcscd, VirtualPivCard(state or piv_state()), slot)
+        holder.insert()
+        slots.append(holder)
+        return holder
+
+    yield make
+    for holder in slots:
+        if holder.link.inserted:
+            holder.remove()
+        else:
+            holder.link.remove()

@@ -1,0 +1,1 @@
+"""Test-time infrastructure: a private pcscd with vpcd readers, waiting helpers."""
