@@ -134,8 +134,9 @@ class PcscConnection:
     :class:`CardReset` from :meth:`transmit`, never as a crash.
     """
 
-    def __init__(self, reader: str) -> None:
+    def __init__(self, reader: str, *, removal_settle_ms: int = REMOVAL_SETTLE_MS) -> None:
         self.reader = reader
+        self._removal_settle_ms = removal_settle_ms
         self._lock = threading.Lock()
         hresult, self._context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
         if hresult != scard.SCARD_S_SUCCESS:
@@ -170,6 +171,9 @@ class PcscConnection:
             hresult, response = scard.SCardTransmit(self._card, self._protocol, list(command))
         if hresult != scard.SCARD_S_SUCCESS:
             raise self._transmit_error(hresult)
+        if len(response) < 2 and self._card_left(self._removal_settle_ms):
+            # vpcd (and some readers) hand back an empty answer when the card goes.
+            raise CardRemoved()
         return bytes(response)
 
     def _transmit_error(self, hresult: int) -> CardError:
@@ -180,7 +184,7 @@ class PcscConnection:
         so on such a failure we wait briefly for the slot to settle.
         """
         error = error_for(hresult, "SCardTransmit", self.reader)
-        if isinstance(error, PcscFailure) and self._card_left(REMOVAL_SETTLE_MS):
+        if isinstance(error, PcscFailure) and self._card_left(self._removal_settle_ms):
             return CardRemoved()
         return error
 

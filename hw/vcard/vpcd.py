@@ -114,6 +114,7 @@ class VpcdLink:
                 self._removed.wait(self.retry_delay)
                 continue
             sock.settimeout(None)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 if not self._inserted.is_set():
                     sock.close()
@@ -147,7 +148,12 @@ class VpcdLink:
                 self._inserted.clear()
                 self._removed.set()
                 return
-            _send(sock, self.card.process(message))
+            answer = self.card.process(message)
+            if not answer:
+                # vpcd waits forever on an empty frame; no real card can answer nothing.
+                log.warning("virtual card gave no answer; sending 6F00 instead")
+                answer = b"\x6f\x00"
+            _send(sock, answer)
 
     def _control(self, code: int) -> bytes | None:
         if code == CTRL_ATR:
@@ -163,9 +169,21 @@ class VpcdLink:
         return None
 
 
+def _quick_ack(sock: socket.socket) -> None:
+    """Acknowledge at once, so each APDU costs microseconds rather than 40 ms.
+
+    vpcd writes length and payload separately, and Nagle's algorithm on its side
+    would otherwise hold the payload back until our delayed ACK.
+    """
+    if hasattr(socket, "TCP_QUICKACK"):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+
+
 def _receive_exactly(sock: socket.socket, count: int) -> bytes | None:
     buffer = bytearray()
     while len(buffer) < count:
+        _quick_ack(sock)
         chunk = sock.recv(count - len(buffer))
         if not chunk:
             return None

@@ -10,6 +10,7 @@ PC/SC call in a process, so conftest sets it at import time.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -23,6 +24,14 @@ VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
 #: vpcd opens this many slots per configured reader, on consecutive ports.
 VPCD_SLOTS = 2
 READER_NAMES = tuple(f"Virtual PCD 00 {slot:02d}" for slot in range(VPCD_SLOTS))
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the test process dies, however it dies."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _port_free(port: int) -> bool:
@@ -114,6 +123,7 @@ class PrivatePcscd:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
         log.close()
         wait_for(self._ready, timeout=20, what="the private pcscd to start")
