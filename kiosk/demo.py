@@ -57,13 +57,13 @@ def _new_pin(scripted: bool) -> str:
             return first
 
 
-def _wait_for_insert(events: queue.Queue[ReaderEvent], reader_hint: str) -> str:
+def _wait_for_insert(events: queue.Queue[ReaderEvent], atr: bytes) -> str:
     while True:
         try:
             event = events.get(timeout=INSERT_TIMEOUT)
         except queue.Empty:
             raise TimeoutError("the virtual card did not appear in any reader") from None
-        if event.kind is EventKind.CARD_INSERTED and reader_hint in event.reader:
+        if event.kind is EventKind.CARD_INSERTED and event.atr == atr:
             return event.reader
 
 
@@ -88,7 +88,7 @@ def run(*, scripted: bool, port: int | None = None) -> int:
     try:
         _say("1. Inserting a virtual PIV card whose PIN is blocked...")
         link.insert()
-        reader = _wait_for_insert(events, "Virtual PCD")
+        reader = _wait_for_insert(events, card.atr)
         _say(f"   The reader watcher saw the card in {reader!r}.")
         with PcscConnection(reader) as connection:
             session = open_session(connection)

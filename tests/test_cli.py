@@ -1,0 +1,161 @@
+"""``kiosk card status``, ``kiosk card unblock`` and ``kiosk vcard piv`` as a person runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from hw.vcard.piv_card import DEFAULT_PUK
+from tests.conftest import card_present, piv_state
+from tests.harness.waiting import wait_for
+
+pytestmark = pytest.mark.pcsc
+
+
+def kiosk(pcscd, *args: str, stdin: str = "", env: dict | None = None):
+    return subprocess.run(
+        [sys.executable, "-m", "kiosk.cli", *args],
+        input=stdin,
+        env=env or pcscd.environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_status_json_lists_every_reader_and_the_card(pcscd, make_piv_slot):
+    make_piv_slot(piv_state(pin_tries_left=0, puk_tries_left=2))
+    result = kiosk(pcscd, "card", "status", "--json")
+    assert result.returncode == 0, result.stderr
+    report = {entry["reader"]: entry["card"] for entry in json.loads(result.stdout)}
+    assert report[pcscd.reader(1)] is None
+    card = report[pcscd.reader(0)]
+    assert card["profile"] == "piv"
+    assert {"name": "PIV PIN", "tries_left": 0, "blocked": True} in card["pins"]
+    assert {"name": "PIV PUK", "tries_left": 2, "blocked": False} in card["pins"]
+
+
+def test_status_text_says_blocked(pcscd, make_piv_slot):
+    make_piv_slot(piv_state(pin_tries_left=0))
+    result = kiosk(pcscd, "card", "status")
+    assert result.returncode == 0
+    assert f"{pcscd.reader(0)}: PIV card" in result.stdout
+    assert "PIV PIN: BLOCKED" in result.stdout
+    assert f"{pcscd.reader(1)}: no card" in result.stdout
+
+
+def test_status_without_pcscd_says_so(pcscd, tmp_path):
+    env = pcscd.environment()
+    env["PCSCLITE_CSOCK_NAME"] = str(tmp_path / "nothing-here.comm")
+    result = kiosk(pcscd, "card", "status", env=env)
+    assert result.returncode == 3
+    assert "pcscd" in result.stderr and "not running" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unblock_reads_puk_and_pin_from_stdin_and_verifies(pcscd, make_piv_slot):
+    slot = make_piv_slot(piv_state(pin_tries_left=0))
+    result = kiosk(pcscd, "card", "unblock", stdin=f"{DEFAULT_PUK}\n24681357\n")
+    assert result.returncode == 0, result.stderr
+    assert "the new PIN verifies" in result.stdout
+    assert slot.card.state.pin == "24681357"
+    assert not slot.card.state.pin_blocked
+    assert not slot.card.pin_verified  # the command logged out again
+    assert "24681357" not in result.stdout + result.stderr
+
+
+def test_unblock_wrong_puk_says_tries_left_and_leaks_nothing(pcscd, make_piv_slot):
+    slot = make_piv_slot(piv_state(pin_tries_left=0))
+    result = kiosk(
+        pcscd, "-v", "card", "unblock", "--reader", "00 00", stdin="87654321\n24681357\n"
+    )
+    assert result.returncode == 1
+    assert "Wrong PUK. 2 tries left" in result.stderr
+    assert slot.card.state.puk_tries_left == 2
+    output = result.stdout + result.stderr
+    assert "87654321" not in output and "24681357" not in output
+
+
+def test_unblock_refuses_inside_the_safety_margin(pcscd, make_piv_slot):
+    slot = make_piv_slot(piv_state(pin_tries_left=0, puk_tries_left=2))
+    result = kiosk(
+        pcscd, "card", "unblock", "--puk-margin", "2", stdin=f"{DEFAULT_PUK}\n24681357\n"
+    )
+    assert result.returncode == 1
+    assert "ID administrator" in result.stderr
+    assert slot.card.state.puk_tries_left == 2 and slot.card.state.pin_blocked
+
+
+def test_unblock_with_no_card_says_insert_it(pcscd):
+    wait_for(lambda: not card_present(pcscd.reader(0)), what="an empty reader")
+    result = kiosk(pcscd, "card", "unblock", stdin=f"{DEFAULT_PUK}\n24681357\n")
+    assert result.returncode == 3
+    assert "No card in the reader" in result.stderr
+
+
+def test_unblock_with_missing_input_changes_nothing(pcscd, make_piv_slot):
+    slot = make_piv_slot(piv_state(pin_tries_left=0))
+    result = kiosk(pcscd, "card", "unblock", stdin=f"{DEFAULT_PUK}\n")
+    assert result.returncode == 2
+    assert "ended before" in result.stderr
+    assert slot.card.state.pin_blocked and slot.card.state.puk_tries_left == 3
+
+
+def test_unblock_unknown_pin_name_is_explained(pcscd, make_piv_slot):
+    make_piv_slot(piv_state(pin_tries_left=0))
+    result = kiosk(pcscd, "card", "unblock", "--pin", "Signature PIN", stdin="x\ny\n")
+    assert result.returncode == 1
+    assert "has no PIN 'Signature PIN'" in result.stderr
+
+
+def test_vcard_command_serves_a_card_until_stopped(pcscd):
+    reader = pcscd.reader(1)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kiosk.cli",
+            "vcard",
+            "piv",
+            "--blocked",
+            "--port",
+            str(pcscd.slot_port(1)),
+            "--holder",
+            "Eva Ek",
+        ],
+        env=pcscd.environment(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: card_present(reader), timeout=20, what="the vcard command's card")
+        status = kiosk(pcscd, "card", "status", "--json")
+        card = {e["reader"]: e["card"] for e in json.loads(status.stdout)}[reader]
+        assert card["profile"] == "piv"
+        assert card["pins"][0]["blocked"] is True
+    finally:
+        process.terminate()
+        out, _ = process.communicate(timeout=20)
+    assert process.returncode == 0
+    assert "PIN blocked" in out
+    wait_for(lambda: not card_present(reader), what="the card to leave with the command")
+
+
+def test_vcard_command_rejects_impossible_state(pcscd):
+    result = kiosk(pcscd, "vcard", "piv", "--pin", "12", "--port", "1")
+    assert result.returncode == 2
+    assert "6 to 8 digits" in result.stderr
+
+
+def test_scripted_demo_unblocks_the_card_and_exits_zero(pcscd):
+    wait_for(lambda: not card_present(pcscd.reader(0)), what="an empty reader")
+    result = kiosk(pcscd, "demo", "--scripted", "--port", str(pcscd.slot_port(0)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PIV PIN: BLOCKED" in result.stdout
+    assert "the new PIN verifies" in result.stdout
+    wait_for(lambda: not card_present(pcscd.reader(0)), what="the demo to remove its card")
