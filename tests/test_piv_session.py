@@ -185,3 +185,20 @@ def test_card_without_piv_application_is_unsupported(pcscd):
             PivSession(ApduProcessor(connection))
     finally:
         link.remove()
+
+
+def test_extended_length_apdu_reads_a_large_object_in_one_exchange(make_piv_slot):
+    from hw.apdu import CommandApdu
+    from hw.piv import objects
+
+    slot = make_piv_slot()
+    with PcscConnection(slot.reader) as connection:
+        processor = ApduProcessor(connection)
+        PivSession(processor)
+        before = processor.exchanges
+        command = CommandApdu(0x00, 0xCB, 0x3F, 0xFF, bytes.fromhex("5C035FC105"), le=65536)
+        assert command.extended
+        data = processor.send(command)
+    assert processor.exchanges - before == 1  # no 61xx chaining needed
+    assert len(data) > 256
+    assert objects.parse_certificate(objects.unwrap_data_object(data)) is not None
