@@ -29,10 +29,19 @@ class PinStatus:
     name: str
     tries_left: int | None
     blocked: bool
+    #: "identification", "signature" or "puk" where the card says; else ``None``.
+    role: str | None = None
 
     def to_json(self) -> dict[str, object]:
         """The shape used by ``kiosk card status --json``."""
-        return {"name": self.name, "tries_left": self.tries_left, "blocked": self.blocked}
+        data: dict[str, object] = {
+            "name": self.name,
+            "tries_left": self.tries_left,
+            "blocked": self.blocked,
+        }
+        if self.role:
+            data["role"] = self.role
+        return data
 
 
 class WrongPin(CardError):
@@ -67,6 +76,24 @@ class PukBlocked(CardError):
 
 class PinPolicyViolation(CardError):
     """A new PIN (or the PUK given) does not have the required form."""
+
+
+class CryptogramRejected(CardError):
+    """The card did not accept the unlock cryptogram from the card service."""
+
+    def __init__(self, tries_left: int | None = None) -> None:
+        text = "the card did not accept the unlock code from the card service"
+        if tries_left is not None:
+            text += f" ({tries_left} tries left on the administration key)"
+        super().__init__(text)
+        self.tries_left = tries_left
+
+
+class AdminKeyBlocked(CardError):
+    """The card's administration key is blocked; only an ID administrator can help."""
+
+    def __init__(self) -> None:
+        super().__init__("the card's administration key is blocked")
 
 
 class PukSafetyMargin(CardError):

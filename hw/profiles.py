@@ -14,6 +14,7 @@ from hw.errors import UnsupportedCard
 from hw.pins import PinStatus
 from hw.piv.session import PIN_NAME as PIV_PIN_NAME
 from hw.piv.session import PivSession
+from hw.siths.session import SithsSession
 
 
 class CardSession(Protocol):
@@ -71,6 +72,10 @@ class PivCardSession(PivSession):
 def open_session(transport: Transport) -> CardSession:
     """Probe the card and return its profile session, or raise :class:`UnsupportedCard`."""
     processor = ApduProcessor(transport)
+    try:
+        return SithsSession(processor)
+    except UnsupportedCard:
+        pass
     try:
         return PivCardSession(processor)
     except UnsupportedCard:

@@ -18,8 +18,13 @@ _WORKDIR = Path(tempfile.mkdtemp(prefix="kiosk-tests-"))
 os.environ["PCSCLITE_CSOCK_NAME"] = str(_WORKDIR / "pcscd" / "run" / "pcscd.comm")
 
 from hw import pcsc  # noqa: E402  (after the socket variable is set)
+from hw.siths.certificates import CertificateRole  # noqa: E402
+from hw.siths.trust import TrustStore  # noqa: E402
+from hw.vcard.card import VirtualCard  # noqa: E402
 from hw.vcard.piv_card import PivCardState, VirtualPivCard  # noqa: E402
 from hw.vcard.piv_objects import standard_objects  # noqa: E402
+from hw.vcard.siths_card import SithsCardState, VirtualSithsCard  # noqa: E402
+from hw.vcard.siths_pki import SithsHolder, SithsTestPki  # noqa: E402
 from hw.vcard.vpcd import VpcdLink  # noqa: E402
 from tests.harness.pcscd import PrivatePcscd  # noqa: E402
 from tests.harness.waiting import wait_for  # noqa: E402
@@ -49,7 +54,7 @@ def card_present(reader: str) -> bool:
 class VirtualCardSlot:
     """A virtual card in a vpcd slot, with insert/remove that wait for pcscd to see it."""
 
-    def __init__(self, daemon: PrivatePcscd, card: VirtualPivCard, slot: int = 0) -> None:
+    def __init__(self, daemon: PrivatePcscd, card: VirtualCard, slot: int = 0) -> None:
         self.daemon = daemon
         self.card = card
         self.reader = daemon.reader(slot)
@@ -71,12 +76,12 @@ def piv_state(**overrides: object) -> PivCardState:
 
 
 @pytest.fixture
-def make_piv_slot(pcscd: PrivatePcscd) -> Iterator:
-    """Factory: a virtual PIV card in slot 0, inserted; removed after the test."""
+def make_slot(pcscd: PrivatePcscd) -> Iterator:
+    """Factory: any virtual card in a slot (default 0), inserted; removed after the test."""
     slots: list[VirtualCardSlot] = []
 
-    def make(state: PivCardState | None = None, *, slot: int = 0) -> VirtualCardSlot:
-        holder = VirtualCardSlot(pcscd, VirtualPivCard(state or piv_state()), slot)
+    def make(card: VirtualCard, *, slot: int = 0) -> VirtualCardSlot:
+        holder = VirtualCardSlot(pcscd, card, slot)
         holder.insert()
         slots.append(holder)
         return holder
@@ -87,3 +92,48 @@ def make_piv_slot(pcscd: PrivatePcscd) -> Iterator:
             holder.remove()
         else:
             holder.link.remove()
+
+
+@pytest.fixture
+def make_piv_slot(make_slot) -> object:
+    """Factory: a virtual PIV card (default state) in slot 0."""
+
+    def make(state: PivCardState | None = None, *, slot: int = 0) -> VirtualCardSlot:
+        return make_slot(VirtualPivCard(state or piv_state()), slot=slot)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def siths_pki() -> SithsTestPki:
+    """A test SITHS PKI, generated once per test session."""
+    return SithsTestPki.generate()
+
+
+@pytest.fixture(scope="session")
+def trust(siths_pki: SithsTestPki) -> TrustStore:
+    """The kiosk's trust configuration for the test PKI."""
+    return TrustStore([siths_pki.root], [siths_pki.issuing])
+
+
+@pytest.fixture(scope="session")
+def standard_siths_certificates(siths_pki: SithsTestPki):
+    """Identification and signature certificates for the default holder (made once)."""
+    holder = SithsHolder()
+    ident, _ = siths_pki.issue(holder, CertificateRole.IDENTIFICATION)
+    sign, _ = siths_pki.issue(holder, CertificateRole.SIGNATURE)
+    return holder, (ident, sign)
+
+
+@pytest.fixture
+def make_siths_slot(make_slot, siths_pki, standard_siths_certificates) -> object:
+    """Factory: a virtual SITHS card in slot 0; keyword arguments go to ``SithsCardState.issue``."""
+
+    def make(*, slot: int = 0, holder: SithsHolder | None = None, pki=None, **options):
+        if holder is None and pki is None and "with_card_number" not in options:
+            holder, certificates = standard_siths_certificates
+            options.setdefault("certificates", certificates)
+        state = SithsCardState.issue(holder or SithsHolder(), pki or siths_pki, **options)
+        return make_slot(VirtualSithsCard(state), slot=slot)
+
+    return make

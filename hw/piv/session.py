@@ -14,34 +14,24 @@ from cryptography import x509
 from hw.apdu import CommandApdu
 from hw.apdu_processor import ApduProcessor
 from hw.errors import UnsupportedCard
-from hw.pins import (
-    PinBlocked,
-    PinPolicyViolation,
-    PinStatus,
-    PukBlocked,
-    PukSafetyMargin,
-    WrongPin,
-    WrongPuk,
-    check_piv_pin,
-    check_piv_puk,
-    pad_reference,
-    puk_try_allowed,
-)
+from hw.pins import PinStatus, check_piv_pin, check_piv_puk, pad_reference
 from hw.piv import constants as c
 from hw.piv import objects
+from hw.reference_commands import (
+    change_reference,
+    check_puk_margin,
+    reference_status,
+    reset_retry_counter,
+    verify,
+)
 from hw.status_words import (
     ApduError,
-    AuthenticationBlocked,
     ClassNotSupported,
     FunctionNotSupported,
-    IncorrectData,
     IncorrectParameters,
     InstructionNotSupported,
     NotFound,
     ReferenceNotFound,
-    VerificationFailed,
-    WrongLength,
-    error_for,
 )
 
 log = logging.getLogger(__name__)
@@ -118,17 +108,13 @@ class PivSession:
 
     def pin_status(self) -> PinStatus:
         """The PIN's tries left via the empty VERIFY, which spends no try."""
-        response = self._processor.transmit(CommandApdu(0x00, c.INS_VERIFY, 0x00, c.KEY_PIN))
-        if response.sw & 0xFFF0 == 0x63C0:
-            tries = response.sw & 0x0F
-            return PinStatus(PIN_NAME, tries, tries == 0)
-        if response.sw == 0x6983:
-            return PinStatus(PIN_NAME, 0, True)
-        if response.sw == 0x9000:
-            # Already verified in this session: the card does not say the count here.
+        status = reference_status(self._processor, PIN_NAME, c.KEY_PIN)
+        if status.tries_left is None:
+            # Already verified in this session: ask the metadata for the count.
             retries = self._metadata_retries(c.KEY_PIN)
-            return PinStatus(PIN_NAME, None if retries is None else retries[1], False)
-        raise error_for(response.sw)
+            if retries is not None:
+                return PinStatus(PIN_NAME, retries[1], False)
+        return status
 
     def puk_status(self) -> PinStatus | None:
         """The PUK's tries left where the card tells (YubiKey metadata), else ``None``."""
@@ -150,17 +136,7 @@ class PivSession:
     def verify_pin(self, pin: str) -> None:
         """Verify the PIN; raise :class:`WrongPin` or :class:`PinBlocked` on failure."""
         check_piv_pin(pin)
-        command = CommandApdu(
-            0x00, c.INS_VERIFY, 0x00, c.KEY_PIN, pad_reference(pin), sensitive=True
-        )
-        try:
-            self._processor.send(command)
-        except VerificationFailed as error:
-            if error.tries_left == 0:
-                raise PinBlocked() from None
-            raise WrongPin(error.tries_left) from None
-        except AuthenticationBlocked:
-            raise PinBlocked() from None
+        verify(self._processor, c.KEY_PIN, pad_reference(pin))
 
     def logout(self) -> None:
         """Drop the PIN's verified state (VERIFY with P1=FF), so no one rides on it.
@@ -175,24 +151,7 @@ class PivSession:
     def change_pin(self, old_pin: str, new_pin: str) -> None:
         """Change the PIN with CHANGE REFERENCE DATA (needs the current PIN)."""
         check_piv_pin(new_pin, what="new PIN")
-        command = CommandApdu(
-            0x00,
-            c.INS_CHANGE_REFERENCE,
-            0x00,
-            c.KEY_PIN,
-            pad_reference(old_pin) + pad_reference(new_pin),
-            sensitive=True,
-        )
-        try:
-            self._processor.send(command)
-        except VerificationFailed as error:
-            if error.tries_left == 0:
-                raise PinBlocked() from None
-            raise WrongPin(error.tries_left) from None
-        except AuthenticationBlocked:
-            raise PinBlocked() from None
-        except (IncorrectData, WrongLength):
-            raise PinPolicyViolation("the card refused the new PIN's format") from None
+        change_reference(self._processor, c.KEY_PIN, pad_reference(old_pin), pad_reference(new_pin))
 
     def unblock(self, puk: str, new_pin: str, *, safety_margin: int) -> PinStatus:
         """Unblock the PIN with the PUK and set ``new_pin``; return the PIN state after.
@@ -203,28 +162,8 @@ class PivSession:
         """
         check_piv_puk(puk)
         check_piv_pin(new_pin, what="new PIN")
-        puk_state = self.puk_status()
-        tries = None if puk_state is None else puk_state.tries_left
-        if puk_state is not None and puk_state.blocked:
-            raise PukBlocked()
-        if not puk_try_allowed(tries, safety_margin):
-            raise PukSafetyMargin(tries, safety_margin)
-        command = CommandApdu(
-            0x00,
-            c.INS_RESET_RETRY_COUNTER,
-            0x00,
-            c.KEY_PIN,
-            pad_reference(puk) + pad_reference(new_pin),
-            sensitive=True,
+        check_puk_margin(self.puk_status(), safety_margin)
+        reset_retry_counter(
+            self._processor, 0x00, c.KEY_PIN, pad_reference(puk) + pad_reference(new_pin)
         )
-        try:
-            self._processor.send(command)
-        except VerificationFailed as error:
-            if error.tries_left == 0:
-                raise PukBlocked() from None
-            raise WrongPuk(error.tries_left) from None
-        except AuthenticationBlocked:
-            raise PukBlocked() from None
-        except (IncorrectData, WrongLength):
-            raise PinPolicyViolation("the card refused the new PIN's format") from None
         return self.pin_status()

@@ -10,17 +10,16 @@ extensions (GET VERSION, GET SERIAL, GET METADATA) that yubico-piv-tool uses.
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
 from hw import tlv
-from hw.apdu import SHORT_MAX_LE, CommandApdu, parse_command
-from hw.errors import TlvError
-from hw.pins import PAD, PIV_PIN_MAX, PIV_PIN_MIN, PIV_REFERENCE_LENGTH, pad_reference
+from hw.apdu import CommandApdu
+from hw.pins import PAD, PIV_PIN_MIN, PIV_REFERENCE_LENGTH, pad_reference
 from hw.piv import constants as c
-from hw.vcard.card import make_atr
+from hw.vcard.apdu_card import SW_OK, ApduCard, Handler, tries_sw, valid_pin_block
+from hw.vcard.apdu_card import sw as _sw
 
 try:  # cryptography >= 43 keeps 3DES in the "decrepit" module
     from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
@@ -30,12 +29,6 @@ except ImportError:  # pragma: no cover - older cryptography
 DEFAULT_MANAGEMENT_KEY = bytes.fromhex("010203040506070801020304050607080102030405060708")
 DEFAULT_PIN = "123456"
 DEFAULT_PUK = "12345678"
-
-SW_OK = b"\x90\x00"
-
-
-def _sw(value: int) -> bytes:
-    return value.to_bytes(2, "big")
 
 
 @dataclass
@@ -65,93 +58,28 @@ class PivCardState:
         return self.puk_tries_left == 0
 
 
-def valid_pin_block(block: bytes) -> bool:
-    """Whether 8 bytes are 6-8 ASCII digits padded with ``FF`` (SP 800-73-4)."""
-    if len(block) != PIV_REFERENCE_LENGTH:
-        return False
-    digits = block.rstrip(bytes([PAD]))
-    return PIV_PIN_MIN <= len(digits) <= PIV_PIN_MAX and all(0x30 <= b <= 0x39 for b in digits)
-
-
 def _valid_puk_block(block: bytes) -> bool:
     return len(block) == PIV_REFERENCE_LENGTH and len(block.rstrip(bytes([PAD]))) >= PIV_PIN_MIN
 
 
-class VirtualPivCard:
+class VirtualPivCard(ApduCard):
     """The card logic; the vpcd link calls :meth:`process` from its thread."""
+
+    chainable = frozenset({c.INS_PUT_DATA})
 
     def __init__(self, state: PivCardState | None = None) -> None:
         self.state = state or PivCardState()
-        self.lock = threading.Lock()
-        self._atr = make_atr(b"KIOSKPIV")
-        self._clear_volatile()
+        super().__init__(b"KIOSKPIV")
 
-    @property
-    def atr(self) -> bytes:
-        """Answer to reset."""
-        return self._atr
-
-    # -- power ----------------------------------------------------------------
-
-    def _clear_volatile(self) -> None:
+    def clear_volatile(self) -> None:
+        """Forget the verified PIN, management-key authentication and challenges."""
         self.pin_verified = False
         self.management_authenticated = False
-        self._pending = b""
-        self._chain = b""
         self._witness: bytes | None = None
         self._challenge: bytes | None = None
 
-    def power_on(self) -> None:
-        """Fresh session."""
-        with self.lock:
-            self._clear_volatile()
-
-    def power_off(self) -> None:
-        """Volatile state is lost."""
-        with self.lock:
-            self._clear_volatile()
-
-    def reset(self) -> None:
-        """Warm reset."""
-        self.power_off()
-
-    # -- dispatch -------------------------------------------------------------
-
-    def process(self, raw: bytes) -> bytes:
-        """Answer one command APDU."""
-        with self.lock:
-            try:
-                command = parse_command(raw)
-            except ValueError:
-                return _sw(0x6700)
-            if command.ins != c.INS_GET_RESPONSE:
-                self._pending = b""
-            if command.cla not in (0x00, 0x10):
-                return _sw(0x6E00)
-            if command.cla == 0x10:
-                if command.ins != c.INS_PUT_DATA:
-                    return _sw(0x6884)
-                self._chain += command.data
-                return SW_OK
-            if self._chain:
-                command = CommandApdu(
-                    command.cla,
-                    command.ins,
-                    command.p1,
-                    command.p2,
-                    self._chain + command.data,
-                    command.le,
-                )
-                self._chain = b""
-            handler = self._handlers().get(command.ins)
-            if handler is None:
-                return _sw(0x6D00)
-            try:
-                return handler(command)
-            except TlvError:
-                return _sw(0x6A80)
-
-    def _handlers(self) -> dict[int, object]:
+    def handlers(self) -> dict[int, Handler]:
+        """PIV instructions and the YubiKey extensions."""
         return {
             c.INS_SELECT: self._select,
             c.INS_GET_DATA: self._get_data,
@@ -160,26 +88,10 @@ class VirtualPivCard:
             c.INS_CHANGE_REFERENCE: self._change_reference,
             c.INS_RESET_RETRY_COUNTER: self._reset_retry_counter,
             c.INS_GENERAL_AUTHENTICATE: self._general_authenticate,
-            c.INS_GET_RESPONSE: self._get_response,
             c.INS_GET_VERSION: self._get_version,
             c.INS_GET_SERIAL: self._get_serial,
             c.INS_GET_METADATA: self._get_metadata,
         }
-
-    def _respond(self, data: bytes, command: CommandApdu) -> bytes:
-        """Send up to 256 bytes (or Le for extended commands); chain the rest via 61xx."""
-        chunk = (command.le or SHORT_MAX_LE) if command.extended else SHORT_MAX_LE
-        head, rest = data[:chunk], data[chunk:]
-        self._pending = rest
-        if rest:
-            return head + bytes([0x61, len(rest) if len(rest) < 256 else 0])
-        return head + SW_OK
-
-    def _get_response(self, command: CommandApdu) -> bytes:
-        if not self._pending:
-            return _sw(0x6985)
-        data = self._pending
-        return self._respond(data, CommandApdu(0, 0, 0, 0, le=command.le))
 
     # -- application ------------------------------------------------------------
 
@@ -189,14 +101,14 @@ class VirtualPivCard:
         aid = command.data
         if len(aid) < 5 or not c.PIV_AID.startswith(aid):
             return _sw(0x6A82)
-        self._clear_volatile()
+        self.clear_volatile()
         template = tlv.encode_all(
             [
                 (0x4F, c.PIV_AID[5:]),
                 (0x79, tlv.encode_tlv(0x4F, c.PIV_AID[:5])),
             ]
         )
-        return self._respond(tlv.encode_tlv(0x61, template), command)
+        return self.respond(tlv.encode_tlv(0x61, template), command)
 
     def _get_version(self, command: CommandApdu) -> bytes:
         return bytes(self.state.version) + SW_OK
@@ -234,8 +146,8 @@ class VirtualPivCard:
         if content is None:
             return _sw(0x6A82)
         if object_id == c.OBJ_DISCOVERY:
-            return self._respond(tlv.encode_tlv(c.OBJ_DISCOVERY, content), command)
-        return self._respond(tlv.encode_tlv(c.TAG_DATA, content), command)
+            return self.respond(tlv.encode_tlv(c.OBJ_DISCOVERY, content), command)
+        return self.respond(tlv.encode_tlv(c.TAG_DATA, content), command)
 
     def _put_data(self, command: CommandApdu) -> bytes:
         if (command.p1, command.p2) != (0x3F, 0xFF):
@@ -268,7 +180,7 @@ class VirtualPivCard:
                 return _sw(0x6983)
             if self.pin_verified:
                 return SW_OK
-            return _sw(0x63C0 | min(state.pin_tries_left, 15))
+            return tries_sw(state.pin_tries_left)
         if len(command.data) != PIV_REFERENCE_LENGTH:
             return _sw(0x6A80)
         if state.pin_blocked:
@@ -279,7 +191,7 @@ class VirtualPivCard:
             return SW_OK
         state.pin_tries_left -= 1
         self.pin_verified = False
-        return _sw(0x63C0 | min(state.pin_tries_left, 15))
+        return tries_sw(state.pin_tries_left)
 
     def _change_reference(self, command: CommandApdu) -> bytes:
         state = self.state
@@ -298,9 +210,9 @@ class VirtualPivCard:
             if is_pin:
                 state.pin_tries_left -= 1
                 self.pin_verified = False
-                return _sw(0x63C0 | min(state.pin_tries_left, 15))
+                return tries_sw(state.pin_tries_left)
             state.puk_tries_left -= 1
-            return _sw(0x63C0 | min(state.puk_tries_left, 15))
+            return tries_sw(state.puk_tries_left)
         if not (valid_pin_block(new) if is_pin else _valid_puk_block(new)):
             return _sw(0x6A80)
         value = new.rstrip(bytes([PAD])).decode("ascii", "replace")
@@ -325,7 +237,7 @@ class VirtualPivCard:
             return _sw(0x6A80)
         if puk != pad_reference(state.puk):
             state.puk_tries_left -= 1
-            return _sw(0x63C0 | min(state.puk_tries_left, 15))
+            return tries_sw(state.puk_tries_left)
         state.pin = new_pin.rstrip(bytes([PAD])).decode("ascii")
         state.pin_tries_left = state.pin_max_tries
         state.puk_tries_left = state.puk_max_tries
@@ -356,7 +268,7 @@ class VirtualPivCard:
             self._witness = os.urandom(8)
             self.management_authenticated = False
             body = tlv.encode_tlv(c.TAG_AUTH_WITNESS, self._encrypt(self._witness))
-            return self._respond(tlv.encode_tlv(c.TAG_DYNAMIC_AUTH, body), command)
+            return self.respond(tlv.encode_tlv(c.TAG_DYNAMIC_AUTH, body), command)
         if witness and challenge and len(challenge) == 8:
             # Step 2: the host proves it decrypted the witness; we answer its challenge.
             expected, self._witness = self._witness, None
@@ -364,12 +276,12 @@ class VirtualPivCard:
                 return _sw(0x6982)
             self.management_authenticated = True
             body = tlv.encode_tlv(c.TAG_AUTH_RESPONSE, self._encrypt(challenge))
-            return self._respond(tlv.encode_tlv(c.TAG_DYNAMIC_AUTH, body), command)
+            return self.respond(tlv.encode_tlv(c.TAG_DYNAMIC_AUTH, body), command)
         if challenge == b"" and witness is None:
             # One-way: card challenges, host answers with the encryption.
             self._challenge = os.urandom(8)
             body = tlv.encode_tlv(c.TAG_AUTH_CHALLENGE, self._challenge)
-            return self._respond(tlv.encode_tlv(c.TAG_DYNAMIC_AUTH, body), command)
+            return self.respond(tlv.encode_tlv(c.TAG_DYNAMIC_AUTH, body), command)
         if response and self._challenge is not None:
             expected_response = self._encrypt(self._challenge)
             self._challenge = None

@@ -23,6 +23,13 @@ from tests.harness.waiting import wait_for
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
 #: vpcd opens this many slots per configured reader, on consecutive ports.
 VPCD_SLOTS = 2
+OPENSC_CONF = """app default {
+    enable_default_driver = yes;
+    framework pkcs15 {
+        use_file_caching = no;
+    }
+}
+"""
 READER_NAMES = tuple(f"Virtual PCD 00 {slot:02d}" for slot in range(VPCD_SLOTS))
 
 
@@ -160,7 +167,16 @@ class PrivatePcscd:
         return self._process is not None and self._process.poll() is None
 
     def environment(self) -> dict[str, str]:
-        """Environment for subprocesses (OpenSC, yubico-piv-tool, our CLI)."""
+        """Environment for subprocesses (OpenSC, yubico-piv-tool, our CLI).
+
+        OpenSC gets a configuration that enables its generic ISO 7816 driver,
+        so a PKCS#15 card without a vendor driver (our virtual SITHS card) is
+        read by the standard PKCS#15 framework alone.
+        """
         env = dict(os.environ)
         env["PCSCLITE_CSOCK_NAME"] = str(self.socket_path)
+        opensc_conf = self.workdir / "opensc.conf"
+        if not opensc_conf.exists():
+            opensc_conf.write_text(OPENSC_CONF)
+        env["OPENSC_CONF"] = str(opensc_conf)
         return env

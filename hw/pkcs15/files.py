@@ -1,0 +1,110 @@
+"""Reading a PKCS#15 application's files: SELECT by AID or path, READ BINARY to the end."""
+
+from __future__ import annotations
+
+from hw import tlv
+from hw.apdu import CommandApdu
+from hw.apdu_processor import ApduProcessor
+from hw.errors import TlvError, UnsupportedCard
+from hw.pkcs15.model import Pkcs15Error, parse_dir
+from hw.status_words import (
+    ApduError,
+    FunctionNotSupported,
+    IncorrectParameters,
+    InstructionNotSupported,
+    NotFound,
+)
+
+PKCS15_AID = bytes.fromhex("A000000063504B43532D3135")
+EF_DIR = bytes.fromhex("2F00")
+EF_ODF = bytes.fromhex("5031")
+MF = bytes.fromhex("3F00")
+INS_SELECT = 0xA4
+INS_READ_BINARY = 0xB0
+#: Files larger than this are refused (no PKCS#15 file is near it).
+MAX_FILE = 32768
+
+_ABSENT = (NotFound, FunctionNotSupported, IncorrectParameters, InstructionNotSupported)
+
+
+class Pkcs15Files:
+    """File access within one card's PKCS#15 application."""
+
+    def __init__(self, processor: ApduProcessor) -> None:
+        self._processor = processor
+        self.app_path: bytes | None = None
+
+    def select_application(self) -> None:
+        """Select by AID, else by the path in EF.DIR; :class:`UnsupportedCard` if neither."""
+        try:
+            self._processor.send(CommandApdu(0x00, INS_SELECT, 0x04, 0x0C, PKCS15_AID))
+            return
+        except _ABSENT:
+            pass
+        try:
+            directory = self.read(MF + EF_DIR)
+        except (ApduError, Pkcs15Error):
+            raise UnsupportedCard("the card has no PKCS#15 application") from None
+        for app in parse_dir(directory):
+            if app.aid == PKCS15_AID and app.path:
+                self.app_path = app.path
+                self._select_path(app.path)
+                return
+        raise UnsupportedCard("the card's EF.DIR lists no PKCS#15 application")
+
+    def _select_path(self, path: bytes) -> bytes:
+        """SELECT a path; return the FCP (may be empty)."""
+        if path.startswith(MF):
+            command = CommandApdu(0x00, INS_SELECT, 0x08, 0x04, path[2:] or MF, le=256)
+        elif self.app_path is not None:
+            return self._select_path(self.app_path + path)
+        else:
+            # Relative to the application selected by AID.
+            self._processor.send(CommandApdu(0x00, INS_SELECT, 0x04, 0x0C, PKCS15_AID))
+            command = CommandApdu(0x00, INS_SELECT, 0x09, 0x04, path, le=256)
+        return self._processor.send(command)
+
+    def read(self, path: bytes) -> bytes:
+        """The whole content of the transparent EF at ``path``."""
+        if not path or len(path) % 2:
+            raise Pkcs15Error(f"invalid file path {path.hex()}")
+        try:
+            control = self._select_path(path)
+        except NotFound:
+            raise Pkcs15Error(f"file {path.hex().upper()} is missing on the card") from None
+        size = _file_size(control)
+        data = bytearray()
+        while size is None or len(data) < size:
+            if len(data) >= MAX_FILE:
+                raise Pkcs15Error(f"file {path.hex().upper()} is implausibly large")
+            want = 256 if size is None else min(256, size - len(data))
+            offset = len(data)
+            response = self._processor.transmit(
+                CommandApdu(0x00, INS_READ_BINARY, offset >> 8, offset & 0xFF, le=want)
+            )
+            if response.sw in (0x9000, 0x6282):
+                data += response.data
+                if response.sw == 0x6282 or not response.data:
+                    break
+                continue
+            if response.sw == 0x6B00 and size is None:
+                break
+            raise Pkcs15Error(
+                f"reading file {path.hex().upper()} failed with status {response.sw:04X}"
+            )
+        return bytes(data)
+
+
+def _file_size(control: bytes) -> int | None:
+    """File size from an FCP/FCI template (tag 80 or 81), if the card gave one."""
+    if not control:
+        return None
+    try:
+        outer, _ = tlv.parse_one(control)
+        fields = tlv.to_dict(outer.children()) if outer.tag in (0x62, 0x6F) else {}
+    except TlvError:
+        return None
+    raw = fields.get(0x80) or fields.get(0x81)
+    if not raw or len(raw) > 3:
+        return None
+    return int.from_bytes(raw, "big")

@@ -1,0 +1,99 @@
+"""ISO 7816-4 commands on reference data (PINs, PUKs), shared by every card profile.
+
+Each function sends one command and maps the card's status words to the typed
+outcomes of :mod:`hw.pins`, so PIV and SITHS sessions report alike.
+"""
+
+from __future__ import annotations
+
+from hw.apdu import CommandApdu
+from hw.apdu_processor import ApduProcessor
+from hw.pins import (
+    PinBlocked,
+    PinPolicyViolation,
+    PinStatus,
+    PukBlocked,
+    PukSafetyMargin,
+    WrongPin,
+    WrongPuk,
+    puk_try_allowed,
+)
+from hw.status_words import (
+    AuthenticationBlocked,
+    IncorrectData,
+    VerificationFailed,
+    WrongLength,
+    error_for,
+)
+
+INS_VERIFY = 0x20
+INS_CHANGE_REFERENCE = 0x24
+INS_RESET_RETRY_COUNTER = 0x2C
+
+
+def reference_status(processor: ApduProcessor, name: str, reference: int) -> PinStatus:
+    """Tries left for a reference via the empty VERIFY, which spends no try.
+
+    ``9000`` means the reference is verified in this session: not blocked, but
+    the card does not say how many tries remain, so ``tries_left`` is ``None``.
+    """
+    response = processor.transmit(CommandApdu(0x00, INS_VERIFY, 0x00, reference))
+    if response.sw & 0xFFF0 == 0x63C0:
+        tries = response.sw & 0x0F
+        return PinStatus(name, tries, tries == 0)
+    if response.sw == 0x6983:
+        return PinStatus(name, 0, True)
+    if response.sw == 0x9000:
+        return PinStatus(name, None, False)
+    raise error_for(response.sw)
+
+
+def verify(processor: ApduProcessor, reference: int, encoded: bytes) -> None:
+    """VERIFY; raise :class:`WrongPin` or :class:`PinBlocked` on failure."""
+    try:
+        processor.send(CommandApdu(0x00, INS_VERIFY, 0x00, reference, encoded, sensitive=True))
+    except VerificationFailed as error:
+        if error.tries_left == 0:
+            raise PinBlocked() from None
+        raise WrongPin(error.tries_left) from None
+    except AuthenticationBlocked:
+        raise PinBlocked() from None
+
+
+def change_reference(processor: ApduProcessor, reference: int, old: bytes, new: bytes) -> None:
+    """CHANGE REFERENCE DATA with the current and the new value."""
+    command = CommandApdu(0x00, INS_CHANGE_REFERENCE, 0x00, reference, old + new, sensitive=True)
+    try:
+        processor.send(command)
+    except VerificationFailed as error:
+        if error.tries_left == 0:
+            raise PinBlocked() from None
+        raise WrongPin(error.tries_left) from None
+    except AuthenticationBlocked:
+        raise PinBlocked() from None
+    except (IncorrectData, WrongLength):
+        raise PinPolicyViolation("the card refused the new PIN's format") from None
+
+
+def check_puk_margin(puk: PinStatus | None, margin: int) -> None:
+    """Refuse (before anything is sent) when the PUK is blocked or inside the margin."""
+    tries = None if puk is None else puk.tries_left
+    if puk is not None and puk.blocked:
+        raise PukBlocked()
+    if not puk_try_allowed(tries, margin):
+        raise PukSafetyMargin(tries, margin)
+
+
+def reset_retry_counter(processor: ApduProcessor, p1: int, reference: int, data: bytes) -> None:
+    """RESET RETRY COUNTER; a failed PUK check becomes :class:`WrongPuk` / :class:`PukBlocked`."""
+    command = CommandApdu(0x00, INS_RESET_RETRY_COUNTER, p1, reference, data, sensitive=True)
+    try:
+        processor.send(command)
+    except VerificationFailed as error:
+        if error.tries_left == 0:
+            raise PukBlocked() from None
+        raise WrongPuk(error.tries_left) from None
+    except AuthenticationBlocked:
+        raise PukBlocked() from None
+    except (IncorrectData, WrongLength):
+        raise PinPolicyViolation("the card refused the new PIN's format") from None
