@@ -14,10 +14,35 @@ from hw import pcsc
 from hw.errors import CardError, CardRemoved, NoCard, ReaderUnavailable, UnsupportedCard
 from hw.pcsc import PcscConnection
 from hw.pins import PinStatus
-from hw.profiles import open_session
+from hw.profiles import CardSession, open_session
+from hw.siths.session import SithsSession
+from hw.siths.trust import TrustStore
 
 #: Default number of PUK tries the command line keeps in reserve.
 DEFAULT_PUK_MARGIN = 1
+
+
+@dataclass(frozen=True)
+class HolderReport:
+    """Who the card belongs to (SITHS cards), and what is wrong with it."""
+
+    name: str | None
+    hsa_id: str | None
+    organisation: str | None
+    card_number: str | None
+    valid_to: str | None
+    problems: list[str]
+
+    def to_json(self) -> dict[str, object]:
+        """The ``holder`` object of the JSON report."""
+        return {
+            "name": self.name,
+            "hsa_id": self.hsa_id,
+            "organisation": self.organisation,
+            "card_number": self.card_number,
+            "valid_to": self.valid_to,
+            "problems": self.problems,
+        }
 
 
 @dataclass(frozen=True)
@@ -28,6 +53,7 @@ class CardReport:
     atr: bytes
     pins: list[PinStatus]
     problem: str | None = None
+    holder: HolderReport | None = None
 
     def to_json(self) -> dict[str, object]:
         """The documented JSON shape (docs/card-commands.md)."""
@@ -36,6 +62,8 @@ class CardReport:
             "atr": self.atr.hex().upper(),
             "pins": [pin.to_json() for pin in self.pins],
         }
+        if self.holder:
+            data["holder"] = self.holder.to_json()
         if self.problem:
             data["problem"] = self.problem
         return data
@@ -53,7 +81,21 @@ class ReaderReport:
         return {"reader": self.reader, "card": None if self.card is None else self.card.to_json()}
 
 
-def read_card(reader: str) -> CardReport | None:
+def _holder(session: CardSession, trust: TrustStore | None) -> HolderReport | None:
+    if not isinstance(session, SithsSession):
+        return None
+    info = session.card_info(trust)
+    return HolderReport(
+        name=info.holder_name,
+        hsa_id=info.hsa_id,
+        organisation=info.organisation,
+        card_number=info.card_number,
+        valid_to=info.valid_to.date().isoformat() if info.valid_to else None,
+        problems=[problem.value for problem in info.problems],
+    )
+
+
+def read_card(reader: str, trust: TrustStore | None = None) -> CardReport | None:
     """Connect to ``reader`` and describe the card; ``None`` if there is none."""
     try:
         connection = PcscConnection(reader)
@@ -68,21 +110,29 @@ def read_card(reader: str) -> CardReport | None:
         except UnsupportedCard as error:
             return CardReport(None, atr, [], str(error))
         try:
-            return CardReport(session.profile, atr, session.pin_statuses())
+            pins = session.pin_statuses()
         except CardRemoved:
             return None
         except CardError as error:
             return CardReport(session.profile, atr, [], f"could not read PIN state: {error}")
+        try:
+            return CardReport(session.profile, atr, pins, holder=_holder(session, trust))
+        except CardRemoved:
+            return None
+        except CardError as error:
+            return CardReport(
+                session.profile, atr, pins, f"could not read the certificates: {error}"
+            )
 
 
-def status_report() -> list[ReaderReport]:
+def status_report(trust: TrustStore | None = None) -> list[ReaderReport]:
     """Every reader pcscd knows and the card in each."""
     with pcsc.pcsc_context() as context:
         readers = pcsc.list_readers(context)
     reports = []
     for reader in readers:
         try:
-            card = read_card(reader)
+            card = read_card(reader, trust)
         except CardError as error:
             card = CardReport(None, b"", [], str(error))
         reports.append(ReaderReport(reader, card))

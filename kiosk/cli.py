@@ -8,8 +8,12 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+from cryptography import x509
 
 from hw.errors import CardError, NoCard, PcscUnavailable, ReaderUnavailable
+from hw.siths.trust import TrustStore
 from kiosk import card_commands, vcard_command
 from kiosk.messages import explain
 
@@ -19,8 +23,25 @@ EXIT_USAGE = 2
 EXIT_NO_SERVICE = 3
 
 
-def _print_status(as_json: bool) -> int:
-    reports = card_commands.status_report()
+def _print_status(as_json: bool, trust_files: list[Path]) -> int:
+    trust = None
+    if trust_files:
+        certificates = []
+        for path in trust_files:
+            try:
+                certificates += x509.load_pem_x509_certificates(path.read_bytes())
+            except (OSError, ValueError) as error:
+                print(
+                    f"kiosk card status: cannot use {path} as trust anchors: {error}",
+                    file=sys.stderr,
+                )
+                return EXIT_USAGE
+        try:
+            trust = TrustStore.from_certificates(certificates)
+        except ValueError as error:
+            print(f"kiosk card status: {error}", file=sys.stderr)
+            return EXIT_USAGE
+    reports = card_commands.status_report(trust)
     if as_json:
         print(json.dumps([report.to_json() for report in reports], indent=2))
         return EXIT_OK
@@ -36,6 +57,16 @@ def _print_status(as_json: bool) -> int:
         print(f"{report.reader}: {kind} (ATR {card.atr.hex(' ').upper()})")
         if card.problem:
             print(f"  problem: {card.problem}")
+        if card.holder:
+            holder = card.holder
+            print(f"  holder: {holder.name} ({holder.hsa_id}), {holder.organisation}")
+            print(f"  card number: {holder.card_number}; valid to {holder.valid_to}")
+            if holder.problems:
+                print("  problems: " + ", ".join(holder.problems))
+            elif trust is None:
+                print("  certificate chain not checked (give --trust FILE.pem)")
+            else:
+                print("  certificates chain to the trust anchors")
         for pin in card.pins:
             if pin.blocked:
                 state = "BLOCKED"
@@ -84,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     card_commands_parser = card.add_subparsers(dest="card_command", required=True)
     status = card_commands_parser.add_parser("status", help="every reader and its card")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument(
+        "--trust",
+        type=Path,
+        action="append",
+        default=[],
+        help="PEM file of SITHS root/issuing CAs to check card certificates against (repeatable)",
+    )
     unblock = card_commands_parser.add_parser(
         "unblock", help="unblock a PIN with the PUK (PUK and new PIN on stdin, one a line)"
     )
@@ -98,7 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     vcard = commands.add_parser("vcard", help="serve a virtual card into vpcd")
     vcard_kinds = vcard.add_subparsers(dest="vcard_kind", required=True)
-    vcard_command.add_arguments(vcard_kinds.add_parser("piv", help="a virtual PIV card"))
+    vcard_command.add_piv_arguments(vcard_kinds.add_parser("piv", help="a virtual PIV card"))
+    vcard_command.add_siths_arguments(
+        vcard_kinds.add_parser("siths", help="a virtual SITHS card (with a fresh test PKI)")
+    )
 
     demo = commands.add_parser("demo", help="the demo: a virtual card unblocked end to end")
     demo.add_argument(
@@ -117,14 +158,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         if args.command == "card" and args.card_command == "status":
-            return _print_status(args.json)
+            return _print_status(args.json, args.trust)
         if args.command == "card" and args.card_command == "unblock":
             if args.puk_margin < 0:
                 print("kiosk card unblock: --puk-margin cannot be negative", file=sys.stderr)
                 return EXIT_USAGE
             return _unblock(args)
         if args.command == "vcard":
-            return vcard_command.serve(args)
+            build = (
+                vcard_command.piv_card_from_arguments
+                if args.vcard_kind == "piv"
+                else vcard_command.siths_card_from_arguments
+            )
+            return vcard_command.serve(args, build)
         if args.command == "demo":
             from kiosk import demo
 

@@ -1,12 +1,14 @@
-"""``kiosk demo``: a blocked virtual card, unblocked end to end, on the real PC/SC stack.
+"""``kiosk demo``: a blocked virtual SITHS card, unblocked end to end, on the real PC/SC stack.
 
 This is the command-line stage of the demo: the kiosk UI, the card service
 and the simulated phone join it in later work. It needs pcscd with the vpcd
 driver (``./scripts/demo`` installs and starts them) and:
 
-1. inserts a virtual PIV card whose PIN is blocked,
-2. waits for the reader watcher to report it and reads the card's state,
-3. unblocks the PIN with the PUK from the card's "PUK letter" and a new PIN
+1. makes a test SITHS PKI and inserts a virtual SITHS card whose
+   identification PIN is blocked,
+2. waits for the reader watcher to report it, reads which card it is, checks
+   its certificates against the test trust anchors and reads every PIN's state,
+3. unblocks the PIN with the PUK from the holder's "PUK letter" and a new PIN
    (typed by the person, or chosen by the script with ``--scripted``),
 4. verifies the new PIN and removes the card.
 
@@ -26,8 +28,10 @@ from hw.pcsc import PcscConnection
 from hw.profiles import open_session
 from hw.reader_events import EventKind, ReaderEvent
 from hw.reader_watcher import ReaderWatcher
-from hw.vcard.piv_card import PivCardState, VirtualPivCard
-from hw.vcard.piv_objects import standard_objects
+from hw.siths.session import SithsSession
+from hw.siths.trust import TrustStore
+from hw.vcard.siths_card import SithsCardState, VirtualSithsCard
+from hw.vcard.siths_pki import SithsHolder, SithsTestPki
 from hw.vcard.vpcd import DEFAULT_PORT, VpcdLink
 from kiosk.messages import explain
 
@@ -81,17 +85,30 @@ def run(*, scripted: bool, port: int | None = None) -> int:
     events: queue.Queue[ReaderEvent] = queue.Queue()
     watcher = ReaderWatcher(events.put, poll_ms=500)
     watcher.start()
-    card = VirtualPivCard(
-        PivCardState(puk=DEMO_PUK, pin_tries_left=0, objects=standard_objects(holder="Demo Holder"))
+    _say("0. Making a test SITHS PKI and personalising a virtual SITHS card...")
+    pki = SithsTestPki.generate()
+    card = VirtualSithsCard(
+        SithsCardState.issue(SithsHolder(), pki, puk=DEMO_PUK, identification_tries_left=0)
     )
+    trust = TrustStore([pki.root], [pki.issuing])
     link = VpcdLink(card, port=port or DEFAULT_PORT)
     try:
-        _say("1. Inserting a virtual PIV card whose PIN is blocked...")
+        _say("1. Inserting the card; its identification PIN is blocked...")
         link.insert()
         reader = _wait_for_insert(events, card.atr)
         _say(f"   The reader watcher saw the card in {reader!r}.")
         with PcscConnection(reader) as connection:
             session = open_session(connection)
+            if isinstance(session, SithsSession):
+                info = session.card_info(trust)
+                _say(
+                    f"   Card {info.card_number}: {info.holder_name} ({info.hsa_id}), "
+                    f"{info.organisation}, valid to {info.valid_to:%Y-%m-%d}."
+                )
+                verdict = (
+                    ", ".join(p.value for p in info.problems) or "it chains to the trust anchors"
+                )
+                _say(f"   Certificates: {verdict}.")
             for status in session.pin_statuses():
                 state = "BLOCKED" if status.blocked else f"{status.tries_left} tries left"
                 _say(f"   {status.name}: {state}")

@@ -156,6 +156,95 @@ def test_scripted_demo_unblocks_the_card_and_exits_zero(pcscd):
     wait_for(lambda: not card_present(pcscd.reader(0)), what="an empty reader")
     result = kiosk(pcscd, "demo", "--scripted", "--port", str(pcscd.slot_port(0)))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "PIV PIN: BLOCKED" in result.stdout
+    assert "Identification PIN: BLOCKED" in result.stdout
+    assert "it chains to the trust anchors" in result.stdout
     assert "the new PIN verifies" in result.stdout
     wait_for(lambda: not card_present(pcscd.reader(0)), what="the demo to remove its card")
+
+
+def test_status_of_a_siths_card_names_holder_and_checks_the_chain(
+    pcscd, make_siths_slot, siths_pki, tmp_path
+):
+    make_siths_slot(identification_tries_left=0)
+    anchors = tmp_path / "siths.pem"
+    anchors.write_bytes(siths_pki.anchors_pem() + siths_pki.intermediates_pem())
+    result = kiosk(pcscd, "card", "status", "--json", "--trust", str(anchors))
+    assert result.returncode == 0, result.stderr
+    card = {e["reader"]: e["card"] for e in json.loads(result.stdout)}[pcscd.reader(0)]
+    assert card["profile"] == "siths"
+    assert card["holder"]["card_number"] == "9752269885719985027"
+    assert card["holder"]["hsa_id"] == "SE2321000016-A1B2"
+    assert card["holder"]["problems"] == []
+    pins = {pin["name"]: pin for pin in card["pins"]}
+    assert pins["Identification PIN"] == {
+        "name": "Identification PIN",
+        "tries_left": 0,
+        "blocked": True,
+        "role": "identification",
+    }
+    assert pins["PUK"]["tries_left"] == 10
+    text = kiosk(pcscd, "card", "status")
+    assert "SITHS card" in text.stdout and "Identification PIN: BLOCKED" in text.stdout
+    assert "Anna Andersson (SE2321000016-A1B2)" in text.stdout
+
+
+def test_status_with_an_unreadable_trust_file_says_so(pcscd, tmp_path):
+    bad = tmp_path / "not-a-cert.pem"
+    bad.write_text("hello")
+    result = kiosk(pcscd, "card", "status", "--trust", str(bad))
+    assert result.returncode == 2
+    assert "cannot use" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unblock_a_siths_signature_pin_from_the_command_line(pcscd, make_siths_slot):
+    slot = make_siths_slot(signature_tries_left=0)
+    result = kiosk(pcscd, "card", "unblock", "--pin", "Signature PIN", stdin="12345678\n86420864\n")
+    assert result.returncode == 0, result.stderr
+    assert "Unblocked Signature PIN" in result.stdout
+    assert not slot.card.state.signature_pin.blocked
+    assert slot.card.state.identification_pin.tries_left == 3
+
+
+def test_vcard_siths_command_serves_a_blocked_siths_card(pcscd, tmp_path):
+    reader = pcscd.reader(1)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kiosk.cli",
+            "vcard",
+            "siths",
+            "--blocked",
+            "--port",
+            str(pcscd.slot_port(1)),
+            "--card-number",
+            "9752000000000000001",
+            "--export-trust",
+            str(tmp_path),
+        ],
+        env=pcscd.environment(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: card_present(reader), timeout=30, what="the vcard command's card")
+        status = kiosk(
+            pcscd,
+            "card",
+            "status",
+            "--json",
+            "--trust",
+            str(tmp_path / "siths-test-root.pem"),
+            "--trust",
+            str(tmp_path / "siths-test-issuing.pem"),
+        )
+        card = {e["reader"]: e["card"] for e in json.loads(status.stdout)}[reader]
+        assert card["profile"] == "siths"
+        assert card["holder"]["card_number"] == "9752000000000000001"
+        assert card["holder"]["problems"] == []
+        assert card["pins"][0]["blocked"] is True
+    finally:
+        process.terminate()
+        out, _ = process.communicate(timeout=20)
+    assert "virtual SITHS card 9752000000000000001" in out

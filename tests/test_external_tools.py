@@ -122,3 +122,45 @@ def test_opensc_verify_and_unblock_pin(pcscd, make_piv_slot):
     assert not slot.card.state.pin_blocked
     verify = run(pcscd, *base, "--verify-pin", "--pin", "864213")
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+# -- OpenSC and the virtual SITHS card ------------------------------------------
+
+
+def test_opensc_reads_the_siths_card_as_pkcs15(pcscd, make_siths_slot):
+    slot = make_siths_slot()
+    result = run(
+        pcscd, "pkcs15-tool", "--reader", slot.reader, "--list-pins", "--list-certificates"
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "PIN [Identification PIN]" in out and "PIN [Signature PIN]" in out
+    assert "PIN [PUK]" in out and "unblockingPin" in out
+    assert "Reference      : 129 (0x81)" in out and "Pad char       : 0xFF" in out
+    assert "X.509 Certificate [Identification certificate]" in out
+    assert "X.509 Certificate [Signature certificate]" in out
+    keys = run(pcscd, "pkcs15-tool", "--reader", slot.reader, "--list-keys")
+    assert "Identification key" in keys.stdout and "nonRepudiation" in keys.stdout
+
+
+def test_opensc_reads_the_siths_certificate_we_issued(pcscd, make_siths_slot):
+    slot = make_siths_slot()
+    result = run(pcscd, "pkcs15-tool", "--reader", slot.reader, "--read-certificate", "45")
+    assert result.returncode == 0, result.stderr
+    from cryptography import x509
+
+    certificate = x509.load_pem_x509_certificate(result.stdout.encode())
+    assert "SE2321000016-A1B2" in certificate.subject.rfc4514_string()
+
+
+def test_opensc_unblocks_the_siths_pin(pcscd, make_siths_slot):
+    slot = make_siths_slot(identification_tries_left=0)
+    base = ("pkcs15-tool", "--reader", slot.reader, "--auth-id", "01")
+    unblock = run(pcscd, *base, "--unblock-pin", "--puk", "12345678", "--new-pin", "864213")
+    assert unblock.returncode == 0, unblock.stdout + unblock.stderr
+    assert not slot.card.state.identification_pin.blocked
+    verify = run(pcscd, *base, "--verify-pin", "--pin", "864213")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    wrong = run(pcscd, *base, "--verify-pin", "--pin", "111111")
+    assert wrong.returncode != 0
+    assert slot.card.state.identification_pin.tries_left == 2

@@ -38,7 +38,7 @@ from hw.reference_commands import (
 )
 from hw.siths.admin_key import CHALLENGE_LENGTH
 from hw.siths.certificates import CertificateRole, HolderCertificate, describe
-from hw.siths.trust import CardProblem, TrustStore
+from hw.siths.trust import CardProblem, TrustStore, certificate_problems
 from hw.status_words import (
     ApduError,
     AuthenticationBlocked,
@@ -120,8 +120,15 @@ class SithsSession:
             self._certificates = found
         return self._certificates
 
-    def card_info(self, trust: TrustStore, *, now: dt.datetime | None = None) -> SithsCardInfo:
-        """The holder and card facts, with every problem that stops an unlock here."""
+    def card_info(
+        self, trust: TrustStore | None, *, now: dt.datetime | None = None
+    ) -> SithsCardInfo:
+        """The holder and card facts, with every problem that stops an unlock here.
+
+        Without a trust store the chain is not checked (a technician's quick look);
+        the kiosk always passes its configured SITHS trust anchors.
+        """
+        now = now or dt.datetime.now(dt.UTC)
         certs = self.certificates()
         holders = [describe(cert) for cert in certs.values()]
         authorities = [c for e, c in certs.items() if self._is_authority(e)]
@@ -130,7 +137,12 @@ class SithsSession:
         if not holders:
             problems.append(CardProblem.NO_CERTIFICATES)
         for holder in holders:
-            for problem in trust.problems(holder, extra_intermediates=authorities, now=now):
+            found = (
+                certificate_problems(holder, now)
+                if trust is None
+                else trust.problems(holder, extra_intermediates=authorities, now=now)
+            )
+            for problem in found:
                 if problem not in problems:
                     problems.append(problem)
         main = next((h for h in holders if h.role is CertificateRole.IDENTIFICATION), None)

@@ -38,6 +38,20 @@ class CardProblem(enum.Enum):
     INCONSISTENT = "inconsistent"
 
 
+def certificate_problems(holder: HolderCertificate, now: dt.datetime) -> list[CardProblem]:
+    """What is wrong with a holder certificate on its own (no chain check)."""
+    found: list[CardProblem] = []
+    if now > holder.valid_to:
+        found.append(CardProblem.EXPIRED)
+    elif now < holder.valid_from:
+        found.append(CardProblem.NOT_YET_VALID)
+    if holder.card_number is None:
+        found.append(CardProblem.NO_CARD_NUMBER)
+    if holder.hsa_id is None:
+        found.append(CardProblem.NO_HSA_ID)
+    return found
+
+
 class TrustStore:
     """SITHS root certificates and the intermediate (issuing) CAs the kiosk knows."""
 
@@ -63,6 +77,14 @@ class TrustStore:
 
         return cls(load(anchor_files), load(intermediate_files))
 
+    @classmethod
+    def from_certificates(cls, certificates: Iterable[x509.Certificate]) -> TrustStore:
+        """Self-signed certificates become anchors, the others intermediates."""
+        anchors, intermediates = [], []
+        for cert in certificates:
+            (anchors if cert.issuer == cert.subject else intermediates).append(cert)
+        return cls(anchors, intermediates)
+
     def problems(
         self,
         holder: HolderCertificate,
@@ -72,15 +94,7 @@ class TrustStore:
     ) -> list[CardProblem]:
         """Everything wrong with one holder certificate; empty when it is fine."""
         now = now or dt.datetime.now(dt.UTC)
-        found: list[CardProblem] = []
-        if now > holder.valid_to:
-            found.append(CardProblem.EXPIRED)
-        elif now < holder.valid_from:
-            found.append(CardProblem.NOT_YET_VALID)
-        if holder.card_number is None:
-            found.append(CardProblem.NO_CARD_NUMBER)
-        if holder.hsa_id is None:
-            found.append(CardProblem.NO_HSA_ID)
+        found = certificate_problems(holder, now)
         # Path validation at a time inside the certificate's validity, so an
         # expired card is reported as expired, not also as untrusted.
         at = min(max(now, holder.valid_from), holder.valid_to)
