@@ -28,8 +28,11 @@ from hw.pcsc import PcscConnection  # noqa: E402
 from hw.profiles import open_session  # noqa: E402
 from hw.reader_events import EventKind, ReaderEvent  # noqa: E402
 from hw.reader_watcher import ReaderWatcher  # noqa: E402
+from hw.vcard.card import VirtualCard  # noqa: E402
 from hw.vcard.piv_card import PivCardState, VirtualPivCard  # noqa: E402
 from hw.vcard.piv_objects import standard_objects  # noqa: E402
+from hw.vcard.siths_card import SithsCardState, VirtualSithsCard  # noqa: E402
+from hw.vcard.siths_pki import SithsHolder, SithsTestPki  # noqa: E402
 from hw.vcard.vpcd import VpcdLink  # noqa: E402
 from tests.harness.pcscd import PrivatePcscd  # noqa: E402
 
@@ -53,15 +56,13 @@ def wait_event(events: queue.Queue[ReaderEvent], kind: EventKind) -> ReaderEvent
             return event
 
 
-def main(rounds: int) -> None:
-    daemon = PrivatePcscd(_WORKDIR)
-    daemon.start()
+def measure(daemon: PrivatePcscd, card: VirtualCard, rounds: int) -> None:
     events: queue.Queue[ReaderEvent] = queue.Queue()
     watcher = ReaderWatcher(events.put, poll_ms=1000)
     watcher.start()
-    card = VirtualPivCard(PivCardState(pin_tries_left=0, objects=standard_objects()))
     link = VpcdLink(card, port=daemon.slot_port(0))
     detect, read, total, apdus = [], [], [], []
+    profile = "?"
     try:
         for _ in range(rounds):
             start = time.perf_counter()
@@ -70,7 +71,9 @@ def main(rounds: int) -> None:
             seen = time.perf_counter()
             with PcscConnection(event.reader) as connection:
                 counter = CountingTransport(connection)
-                statuses = open_session(counter).pin_statuses()
+                session = open_session(counter)
+                profile = session.profile
+                statuses = session.pin_statuses()
             done = time.perf_counter()
             assert statuses[0].blocked
             detect.append(seen - start)
@@ -82,8 +85,6 @@ def main(rounds: int) -> None:
     finally:
         link.remove()
         watcher.stop()
-        daemon.stop()
-        shutil.rmtree(_WORKDIR, ignore_errors=True)
 
     def ms(values: list[float]) -> str:
         return (
@@ -91,11 +92,29 @@ def main(rounds: int) -> None:
             f"  (min {min(values) * 1000:.1f}, max {max(values) * 1000:.1f})"
         )
 
-    print(f"card insertion -> PIN state known, {rounds} rounds, real pcscd + vpcd")
+    print(f"{profile.upper()} card: insertion -> PIN state known, {rounds} rounds")
     print(f"  insertion -> watcher event     {ms(detect)}")
     print(f"  event -> all PIN states read   {ms(read)}")
     print(f"  total                          {ms(total)}")
     print(f"  APDUs to read the PIN states   {statistics.median(apdus):.0f}")
+
+
+def main(rounds: int) -> None:
+    daemon = PrivatePcscd(_WORKDIR)
+    daemon.start()
+    try:
+        print("real pcscd + vpcd; the first figure is pcscd's 400 ms polling of vpcd")
+        measure(
+            daemon,
+            VirtualPivCard(PivCardState(pin_tries_left=0, objects=standard_objects())),
+            rounds,
+        )
+        pki = SithsTestPki.generate()
+        siths = SithsCardState.issue(SithsHolder(), pki, identification_tries_left=0)
+        measure(daemon, VirtualSithsCard(siths), rounds)
+    finally:
+        daemon.stop()
+        shutil.rmtree(_WORKDIR, ignore_errors=True)
 
 
 if __name__ == "__main__":

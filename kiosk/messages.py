@@ -17,6 +17,8 @@ from hw.errors import (
     UnsupportedCard,
 )
 from hw.pins import (
+    AdminKeyBlocked,
+    CryptogramRejected,
     PinBlocked,
     PinPolicyViolation,
     PukBlocked,
@@ -24,7 +26,46 @@ from hw.pins import (
     WrongPin,
     WrongPuk,
 )
+from hw.siths.trust import CardProblem
 from hw.status_words import ApduError
+
+#: What each card problem means for the holder, Swedish first, then English.
+CARD_PROBLEMS: dict[CardProblem, tuple[str, str]] = {
+    CardProblem.NO_CERTIFICATES: (
+        "Kortet saknar certifikat och kan inte låsas upp här. Kontakta en ID-administratör.",
+        "The card holds no certificates and cannot be unlocked here. Contact an ID administrator.",
+    ),
+    CardProblem.UNTRUSTED_ISSUER: (
+        "Kortet är inte utfärdat av SITHS och kan inte låsas upp här.",
+        "This card was not issued by SITHS and cannot be unlocked here.",
+    ),
+    CardProblem.EXPIRED: (
+        "Kortet har gått ut. Beställ ett nytt kort hos din ID-administratör.",
+        "The card has expired. Order a new card from your ID administrator.",
+    ),
+    CardProblem.NOT_YET_VALID: (
+        "Kortet är inte giltigt ännu. Försök igen när det har börjat gälla.",
+        "The card is not valid yet. Try again once it is.",
+    ),
+    CardProblem.NO_CARD_NUMBER: (
+        "Kortets nummer går inte att läsa. Kontakta en ID-administratör.",
+        "The card number cannot be read from the card. Contact an ID administrator.",
+    ),
+    CardProblem.NO_HSA_ID: (
+        "Kortet saknar HSA-id och kan inte låsas upp här. Kontakta en ID-administratör.",
+        "The card has no HSA-ID and cannot be unlocked here. Contact an ID administrator.",
+    ),
+    CardProblem.INCONSISTENT: (
+        "Kortets certifikat hör inte ihop. Kontakta en ID-administratör.",
+        "The card's certificates do not match each other. Contact an ID administrator.",
+    ),
+}
+
+
+def explain_problem(problem: CardProblem, language: str = "sv") -> str:
+    """What a card problem means for the holder, in Swedish ("sv") or English ("en")."""
+    swedish, english = CARD_PROBLEMS[problem]
+    return swedish if language == "sv" else english
 
 
 def explain(error: CardError) -> str:
@@ -34,6 +75,13 @@ def explain(error: CardError) -> str:
             return f"Wrong PUK. {tries} tries left before the card is locked for good."
         case PukBlocked():
             return "The PUK is blocked. The holder must visit an ID administrator."
+        case CryptogramRejected():
+            return "The card did not accept the unlock code from the card service. Try again."
+        case AdminKeyBlocked():
+            return (
+                "This card can no longer be unlocked here."
+                " The holder must visit an ID administrator."
+            )
         case PukSafetyMargin():
             return f"Not trying: {error} Refer the holder to an ID administrator."
         case WrongPin(tries_left=tries):

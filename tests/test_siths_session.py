@@ -230,3 +230,12 @@ def test_probe_says_plainly_when_no_profile_fits(make_slot):
     with PcscConnection(slot.reader) as connection, pytest.raises(UnsupportedCard) as refused:
         open_session(connection)
     assert "not a supported card" in str(refused.value)
+
+
+def test_application_found_through_ef_dir_when_the_aid_cannot_be_selected(make_siths_slot, trust):
+    slot = make_siths_slot(aid_selectable=False, identification_tries_left=0)
+    connection, session = open_siths(slot.reader)
+    with connection:
+        assert session.card_info(trust).problems == []
+        session.unblock_pin(IDENT, PUK, "246810", safety_margin=3)
+        session.verify(IDENT, "246810")

@@ -195,8 +195,13 @@ class SithsCardState:
         puk_tries_left: int = 10,
         with_card_number: bool = True,
         certificates: tuple[x509.Certificate, x509.Certificate] | None = None,
+        aid_selectable: bool = True,
     ) -> SithsCardState:
-        """A freshly personalised card for ``holder`` with certificates from ``pki``."""
+        """A freshly personalised card for ``holder`` with certificates from ``pki``.
+
+        ``aid_selectable=False`` makes a card that only EF.DIR leads to (some
+        older cards cannot SELECT the PKCS#15 application by its AID).
+        """
         if certificates is None:
             ident, _ = pki.issue(
                 holder, CertificateRole.IDENTIFICATION, with_card_number=with_card_number
@@ -207,6 +212,11 @@ class SithsCardState:
         else:
             ident, sign = certificates
         serial = holder.card_number.encode("ascii")
+        files = pkcs15_tree(ident, sign, serial=serial)
+        if not aid_selectable:
+            app = files.children[APP_DF]
+            assert isinstance(app, DedicatedFile)
+            app.aid = None
         return cls(
             identification_pin=PinCounter(
                 pad_reference(identification_pin), 3, identification_tries_left
@@ -214,7 +224,7 @@ class SithsCardState:
             signature_pin=PinCounter(pad_reference(signature_pin), 3, signature_tries_left),
             puk=PinCounter(pad_reference(puk), 10, puk_tries_left),
             admin_key=PinCounter(admin_key or os.urandom(ADMIN_KEY_LENGTH), 10),
-            files=pkcs15_tree(ident, sign, serial=serial),
+            files=files,
             holder=holder,
         )
 
