@@ -17,6 +17,8 @@ import pytest
 _WORKDIR = Path(tempfile.mkdtemp(prefix="kiosk-tests-"))
 os.environ["PCSCLITE_CSOCK_NAME"] = str(_WORKDIR / "pcscd" / "run" / "pcscd.comm")
 
+from cardservice.dev_pki import DevPkiFiles, write_dev_pki  # noqa: E402
+from cardservice.service import ServiceConfig  # noqa: E402
 from hw import pcsc  # noqa: E402  (after the socket variable is set)
 from hw.siths.certificates import CertificateRole  # noqa: E402
 from hw.siths.trust import TrustStore  # noqa: E402
@@ -26,7 +28,9 @@ from hw.vcard.piv_objects import standard_objects  # noqa: E402
 from hw.vcard.siths_card import SithsCardState, VirtualSithsCard  # noqa: E402
 from hw.vcard.siths_pki import SithsHolder, SithsTestPki  # noqa: E402
 from hw.vcard.vpcd import VpcdLink  # noqa: E402
+from tests.harness.cardservice import KIOSK_ID, CardServiceHarness  # noqa: E402
 from tests.harness.pcscd import PrivatePcscd  # noqa: E402
+from tests.harness.smtp_sink import SmtpSink  # noqa: E402
 from tests.harness.waiting import wait_for  # noqa: E402
 
 
@@ -137,3 +141,29 @@ def make_siths_slot(make_slot, siths_pki, standard_siths_certificates) -> object
         return make_slot(VirtualSithsCard(state), slot=slot)
 
     return make
+
+
+# -- card service -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dev_pki(tmp_path_factory) -> DevPkiFiles:
+    """TLS certificates for the card service and two kiosks (one registered, one not)."""
+    return write_dev_pki(tmp_path_factory.mktemp("dev-pki"), [KIOSK_ID, "kiosk-unknown"])
+
+
+@pytest.fixture(scope="session")
+def smtp_sink() -> Iterator[SmtpSink]:
+    """A real SMTP server catching the holder e-mails."""
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def cardservice(tmp_path, dev_pki, smtp_sink) -> Iterator[CardServiceHarness]:
+    """A fresh reference card service over HTTPS with mutual TLS."""
+    smtp_sink.clear()
+    harness = CardServiceHarness(tmp_path / "cardservice", dev_pki, smtp_sink, ServiceConfig())
+    yield harness
+    harness.stop()

@@ -1,0 +1,208 @@
+"""``kiosk-cardservice``: run the reference card service, register kiosks and cards, be a phone."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import requests
+
+from cardservice.dev_pki import write_dev_pki
+from cardservice.http_server import CardServiceServer, server_tls_context
+from cardservice.mailer import Mailer
+from cardservice.service import CardService, ServiceConfig
+from cardservice.store import Card, Store
+from cardservice.vault import Vault
+
+DB_NAME = "cardservice.sqlite3"
+KEY_NAME = "master.key"
+
+
+def open_state(state_dir: Path) -> tuple[Store, Vault]:
+    """The database and the vault in a state directory (created on first use)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    return Store(state_dir / DB_NAME), Vault.from_file(state_dir / KEY_NAME)
+
+
+def _smtp(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError("use HOST:PORT")
+    return host, int(port)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    store, vault = open_state(args.state_dir)
+    mailer = Mailer(store, *args.smtp, args.sender) if args.smtp else None
+    config = ServiceConfig(login_ttl=args.login_ttl)
+    service = CardService(store, vault, mailer, config)
+    tls = server_tls_context(args.cert, args.key, args.client_ca)
+    server = CardServiceServer(service, tls, args.host, args.port).start()
+    print(f"card service listening on https://{args.host}:{server.port}", flush=True)
+    print(f"simulated phone page: https://{args.host}:{server.port}/phone", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    while not stop.wait(args.mail_retry):
+        if mailer is not None:
+            mailer.flush()
+    server.stop()
+    store.close()
+    return 0
+
+
+def _add_card(args: argparse.Namespace) -> int:
+    store, vault = open_state(args.state_dir)
+    prompt = "PUK: " if args.mechanism == "puk" else "Administration key (hex): "
+    secret_text = getpass.getpass(prompt) if sys.stdin.isatty() else sys.stdin.readline().strip()
+    if args.mechanism == "puk":
+        if not (secret_text.isdigit() and len(secret_text) == 8):
+            print("kiosk-cardservice: the PUK must be 8 digits", file=sys.stderr)
+            return 2
+        secret = secret_text.encode()
+    else:
+        try:
+            secret = bytes.fromhex(secret_text)
+        except ValueError:
+            secret = b""
+        if len(secret) != 16:
+            print(
+                "kiosk-cardservice: the administration key must be 32 hex digits", file=sys.stderr
+            )
+            return 2
+    store.add_card(
+        Card(
+            card_number=args.card_number,
+            holder_name=args.name,
+            hsa_id=args.hsa_id,
+            personal_identity_number=args.personal_identity_number,
+            email=args.email,
+            product_code=args.product_code,
+            mechanism=args.mechanism,
+            secret_sealed=vault.seal(secret, args.card_number),
+        )
+    )
+    print(f"registered card {args.card_number} ({args.mechanism})")
+    return 0
+
+
+def _phone(args: argparse.Namespace) -> int:
+    session = requests.Session()
+    session.trust_env = False  # trust only the given CA
+    session.verify = str(args.ca)
+    person = {"personalIdentityNumber": args.identity}
+    try:
+        scan = session.post(
+            f"{args.url}/v1/phone/scan", json={"qrContent": args.qr, **person}, timeout=10
+        )
+        if scan.status_code != 200:
+            print(f"scan refused: {scan.json().get('code')}", file=sys.stderr)
+            return 1
+        order_ref = scan.json()["orderRef"]
+        verb = "decline" if args.decline else "approve"
+        decision = session.post(f"{args.url}/v1/phone/{order_ref}/{verb}", json=person, timeout=10)
+    except (requests.RequestException, ValueError, KeyError) as error:
+        print(f"phone: the card service did not answer properly: {error}", file=sys.stderr)
+        return 3
+    if decision.status_code != 200:
+        print(f"{verb} refused: {decision.json().get('code')}", file=sys.stderr)
+        return 1
+    print(json.dumps(decision.json()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="kiosk-cardservice", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def with_state(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument("--state-dir", type=Path, required=True, help="database and master key")
+        return sub
+
+    serve = with_state(commands.add_parser("serve", help="run the HTTPS service"))
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8443)
+    serve.add_argument("--cert", type=Path, required=True, help="server certificate (PEM)")
+    serve.add_argument("--key", type=Path, required=True, help="server private key (PEM)")
+    serve.add_argument("--client-ca", type=Path, required=True, help="kiosk device CA (PEM)")
+    serve.add_argument("--smtp", type=_smtp, help="SMTP server HOST:PORT for holder e-mail")
+    serve.add_argument("--sender", default="SITHS-kiosk <no-reply@siths-kiosk.example>")
+    serve.add_argument("--login-ttl", type=float, default=180.0, help="seconds a login may take")
+    serve.add_argument("--mail-retry", type=float, default=30.0, help="seconds between retries")
+
+    kiosk = with_state(commands.add_parser("add-kiosk", help="register a kiosk"))
+    kiosk.add_argument("kiosk_id", help="the common name in the kiosk's device certificate")
+    kiosk.add_argument("--location", required=True, help="where it stands (goes in e-mails)")
+
+    card = with_state(
+        commands.add_parser("add-card", help="register a card (secret read from stdin)")
+    )
+    card.add_argument("--card-number", required=True)
+    card.add_argument("--name", required=True, help="holder's name")
+    card.add_argument("--hsa-id", required=True)
+    card.add_argument("--personal-identity-number", required=True)
+    card.add_argument("--email", required=True)
+    card.add_argument("--product-code", default="SITHS-EID-CARD-3")
+    card.add_argument("--mechanism", choices=("puk", "admin-key"), default="puk")
+
+    identity = with_state(commands.add_parser("add-identity", help="a phone test identity"))
+    identity.add_argument("personal_identity_number")
+    identity.add_argument("--name", required=True)
+    identity.add_argument("--hsa-id")
+
+    maintenance = with_state(commands.add_parser("maintenance", help="refuse kiosks (on/off)"))
+    maintenance.add_argument("state", choices=("on", "off"))
+
+    pki = commands.add_parser("dev-pki", help="write development TLS certificates")
+    pki.add_argument("directory", type=Path)
+    pki.add_argument("--kiosk", action="append", default=[], help="kiosk id (repeatable)")
+
+    phone = commands.add_parser("phone", help="the command-line simulated phone")
+    phone.add_argument("--url", required=True, help="card service base URL")
+    phone.add_argument("--ca", type=Path, required=True, help="the service's CA (PEM)")
+    phone.add_argument("--qr", required=True, help="the QR content read off the kiosk screen")
+    phone.add_argument("--identity", required=True, help="personal identity number to log in as")
+    phone.add_argument("--decline", action="store_true", help="decline instead of approving")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "add-card":
+        return _add_card(args)
+    if args.command == "phone":
+        return _phone(args)
+    if args.command == "dev-pki":
+        files = write_dev_pki(args.directory, args.kiosk)
+        print(f"wrote development certificates to {files.directory}")
+        return 0
+    store, _vault = open_state(args.state_dir)
+    if args.command == "add-kiosk":
+        store.add_kiosk(args.kiosk_id, args.location)
+        print(f"registered kiosk {args.kiosk_id} at {args.location}")
+    elif args.command == "add-identity":
+        store.add_identity(args.personal_identity_number, args.name, args.hsa_id)
+    elif args.command == "maintenance":
+        store.set_setting("maintenance", args.state)
+        print(f"maintenance {args.state}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""E-mail to the holder after every unlock attempt, through a durable outbox.
+
+:func:`compose_unlock_notice` is pure (Swedish first, then English). The
+:class:`Mailer` puts every message in the SQLite outbox first and then tries
+to hand it to the SMTP server; a message the server did not take stays in the
+outbox and is retried, so an SMTP outage loses nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import smtplib
+import time
+from email.message import EmailMessage
+from zoneinfo import ZoneInfo
+
+from cardservice.store import Store
+
+log = logging.getLogger(__name__)
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+_RESULT_WORDS = {
+    "unlocked": ("SITHS-kortet låstes upp", "the SITHS card was unlocked"),
+    "failed": ("upplåsningen misslyckades", "the unlock failed"),
+    "card-removed": (
+        "kortet togs ur läsaren innan upplåsningen var klar",
+        "the card was removed before the unlock finished",
+    ),
+    "cancelled": ("upplåsningen avbröts", "the unlock was cancelled"),
+    "refused": ("kortet gick inte att låsa upp vid kiosken", "the kiosk could not unlock the card"),
+}
+
+
+def compose_unlock_notice(
+    *,
+    holder_name: str,
+    card_number: str,
+    location: str,
+    when: dt.datetime,
+    result: str,
+) -> tuple[str, str]:
+    """Subject and body of the notice (no PIN, no PUK: the service never has the PIN)."""
+    swedish, english = _RESULT_WORDS.get(result, _RESULT_WORDS["failed"])
+    local = when.astimezone(STOCKHOLM)
+    stamp = local.strftime("%Y-%m-%d %H:%M")
+    subject = f"SITHS-kort {card_number}: upplåsning vid kiosk / SITHS card unlock at a kiosk"
+    body = (
+        f"Hej {holder_name},\n\n"
+        f"{stamp} gjordes ett försök att låsa upp ditt SITHS-kort med nummer {card_number}"
+        f" vid kiosken {location}. Resultat: {swedish}.\n\n"
+        "Om det inte var du, kontakta din lokala support omedelbart.\n\n"
+        "---\n\n"
+        f"Hello {holder_name},\n\n"
+        f"At {stamp} (Swedish time) someone tried to unlock your SITHS card number"
+        f" {card_number} at the kiosk {location}. Result: {english}.\n\n"
+        "If this was not you, contact your local support at once.\n"
+    )
+    return subject, body
+
+
+class Mailer:
+    """Outbox-backed sending over SMTP."""
+
+    def __init__(
+        self, store: Store, host: str, port: int, sender: str, *, timeout: float = 10.0
+    ) -> None:
+        self.store = store
+        self.host = host
+        self.port = port
+        self.sender = sender
+        self.timeout = timeout
+
+    def send(self, recipient: str, subject: str, body: str) -> bool:
+        """Queue, then try to send everything waiting; whether the queue is now empty."""
+        self.store.queue_mail(time.time(), recipient, subject, body)
+        return self.flush()
+
+    def flush(self) -> bool:
+        """Try every unsent message once; whether none is left."""
+        pending = self.store.unsent_mail()
+        if not pending:
+            return True
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+                for mail in pending:
+                    message = EmailMessage()
+                    message["From"] = self.sender
+                    message["To"] = mail.recipient
+                    message["Subject"] = mail.subject
+                    message.set_content(mail.body)
+                    try:
+                        smtp.send_message(message)
+                    except smtplib.SMTPException as error:
+                        self.store.mark_mail(mail.id, sent_at=None, error=str(error))
+                        continue
+                    self.store.mark_mail(mail.id, sent_at=time.time(), error=None)
+        except (OSError, smtplib.SMTPException) as error:
+            log.warning("SMTP server %s:%d unavailable: %s", self.host, self.port, error)
+            for mail in pending:
+                self.store.mark_mail(mail.id, sent_at=None, error=str(error))
+            return False
+        return not self.store.unsent_mail()

@@ -1,0 +1,90 @@
+"""Typed failures of the card service conversation, one class per thing the kiosk does.
+
+Problem codes from the service map to subclasses of :class:`CardServiceProblem`;
+transport failures to :class:`CardServiceUnreachable` / :class:`CardServiceTimeout`;
+anything the service says that is not the API to :class:`CardServiceProtocolError`.
+"""
+
+from __future__ import annotations
+
+
+class CardServiceError(Exception):
+    """Base of every card-service failure."""
+
+
+class CardServiceUnreachable(CardServiceError):
+    """No connection (down, DNS, TLS refused): the kiosk goes out of service."""
+
+
+class CardServiceTimeout(CardServiceError):
+    """The service did not answer in time."""
+
+
+class CardServiceFailure(CardServiceError):
+    """The service answered with a server error and no problem document."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"the card service failed (HTTP {status})")
+        self.status = status
+
+
+class CardServiceProtocolError(CardServiceError):
+    """The answer is not what the API promises (malformed JSON, missing fields)."""
+
+
+class CardServiceProblem(CardServiceError):
+    """The service refused, with an RFC 9457 problem code."""
+
+    code = "unknown"
+
+    def __init__(self, code: str, status: int, title: str, detail: str | None) -> None:
+        super().__init__(f"{code}: {detail or title}")
+        self.code = code
+        self.status = status
+        self.title = title
+        self.detail = detail
+
+
+class CardNotRegistered(CardServiceProblem):
+    """The card is not known to the card service."""
+
+
+class NotCardOwner(CardServiceProblem):
+    """The person who logged in does not own the card."""
+
+
+class NeedsIdAdministrator(CardServiceProblem):
+    """The card cannot be unlocked at a kiosk."""
+
+
+class TooManyAttempts(CardServiceProblem):
+    """Rate limit for the card or the kiosk."""
+
+
+class LoginExpired(CardServiceProblem):
+    """The login took too long."""
+
+
+class ServiceInMaintenance(CardServiceProblem):
+    """The service is in maintenance."""
+
+
+class KioskNotAccepted(CardServiceProblem):
+    """The kiosk's certificate is missing or the kiosk is not registered."""
+
+
+PROBLEM_CLASSES: dict[str, type[CardServiceProblem]] = {
+    "card-not-registered": CardNotRegistered,
+    "not-card-owner": NotCardOwner,
+    "needs-id-administrator": NeedsIdAdministrator,
+    "too-many-attempts": TooManyAttempts,
+    "login-expired": LoginExpired,
+    "maintenance": ServiceInMaintenance,
+    "client-certificate-required": KioskNotAccepted,
+    "unknown-kiosk": KioskNotAccepted,
+}
+
+
+def problem_error(code: str, status: int, title: str, detail: str | None) -> CardServiceProblem:
+    """The typed exception for a problem code (a plain CardServiceProblem if unmapped)."""
+    return PROBLEM_CLASSES.get(code, CardServiceProblem)(code, status, title, detail)

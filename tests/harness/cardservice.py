@@ -1,0 +1,107 @@
+"""The reference card service, in-process on a free loopback port, for the tests."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from cardservice.dev_pki import DevPkiFiles
+from cardservice.http_server import CardServiceServer, server_tls_context
+from cardservice.mailer import Mailer
+from cardservice.service import CardService, ServiceConfig
+from cardservice.store import Card, Store
+from cardservice.vault import Vault
+from hw.vcard.siths_pki import SithsHolder
+from kiosk.cardservice_client import CardServiceClient
+from tests.harness.smtp_sink import SmtpSink
+
+KIOSK_ID = "kiosk-entre-a"
+KIOSK_LOCATION = "Entré A, Testsjukhuset"
+
+
+@dataclass
+class ManualClock:
+    """The service's clock: real time, plus whatever the test advances it by."""
+
+    offset: float = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+class CardServiceHarness:
+    """One running service with its database, certificates and SMTP sink."""
+
+    def __init__(
+        self, state_dir: Path, pki: DevPkiFiles, smtp: SmtpSink, config: ServiceConfig
+    ) -> None:
+        self.state_dir = state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.pki = pki
+        self.smtp = smtp
+        self.config = config
+        self.clock = ManualClock()
+        self.store = Store(state_dir / "cardservice.sqlite3")
+        self.vault = Vault.from_file(state_dir / "master.key")
+        self.mailer = Mailer(self.store, "127.0.0.1", smtp.port, "kiosk@example.org")
+        self.service = CardService(self.store, self.vault, self.mailer, config, self.clock)
+        tls = server_tls_context(pki.service_cert, pki.service_key, pki.device_ca)
+        self.server = CardServiceServer(self.service, tls).start()
+        self.store.add_kiosk(KIOSK_ID, KIOSK_LOCATION)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.store.close()
+
+    def client(self, kiosk_id: str | None = KIOSK_ID, **options: object) -> CardServiceClient:
+        cert = None
+        if kiosk_id is not None:
+            cert = (self.pki.kiosk_cert(kiosk_id), self.pki.kiosk_key(kiosk_id))
+        return CardServiceClient(self.url, client_cert=cert, ca_file=self.pki.service_ca, **options)
+
+    def register(
+        self,
+        holder: SithsHolder,
+        *,
+        mechanism: str = "puk",
+        secret: bytes = b"12345678",
+        product_code: str | None = None,
+    ) -> None:
+        self.store.add_card(
+            Card(
+                card_number=holder.card_number,
+                holder_name=holder.full_name,
+                hsa_id=holder.hsa_id,
+                personal_identity_number=holder.personal_identity_number,
+                email=holder.email,
+                product_code=product_code or holder.product_code,
+                mechanism=mechanism,
+                secret_sealed=self.vault.seal(secret, holder.card_number),
+            )
+        )
+
+    def phone(self, path: str, body: dict) -> requests.Response:
+        """The simulated phone over HTTPS (no client certificate)."""
+        session = requests.Session()
+        session.trust_env = False
+        return session.post(f"{self.url}{path}", json=body, verify=self.pki.service_ca, timeout=10)
+
+    def scan_and_approve(self, qr_content: str, person: str) -> str:
+        scan = self.phone(
+            "/v1/phone/scan", {"qrContent": qr_content, "personalIdentityNumber": person}
+        )
+        assert scan.status_code == 200, scan.text
+        order_ref = scan.json()["orderRef"]
+        approve = self.phone(f"/v1/phone/{order_ref}/approve", {"personalIdentityNumber": person})
+        assert approve.status_code == 200, approve.text
+        return order_ref
