@@ -297,10 +297,12 @@ class CardService:
         with self.store.transaction():
             login = self._kiosk_login(kiosk_id, order_ref)
             state = self._settle(login, now)
-            if state.status == ls.FAILED and state.hint in (
+            expired = state.status == ls.FAILED and state.hint in (
                 ls.START_FAILED,
                 ls.EXPIRED_TRANSACTION,
-            ):
+            )
+            if expired or now >= login.expires:
+                # A complete login is good for a credential only within its lifetime.
                 raise Problem("login-expired")
             if state.status != ls.COMPLETE:
                 raise Problem("login-not-complete")

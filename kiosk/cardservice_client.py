@@ -17,6 +17,12 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NewConnectionError,
+    ReadTimeoutError,
+)
 from urllib3.util.retry import Retry
 
 from kiosk.cardservice_errors import (
@@ -81,6 +87,15 @@ def _field(data: dict[str, Any], name: str, kind: type = str) -> Any:
     return value
 
 
+def _timed_out(error: requests.exceptions.ConnectionError) -> bool:
+    """Whether retries ran out on timeouts (requests reports that as a ConnectionError)."""
+    cause = error.args[0] if error.args else None
+    reason = getattr(cause, "reason", None) if isinstance(cause, MaxRetryError) else None
+    if isinstance(reason, NewConnectionError):  # a subclass of ConnectTimeoutError, oddly
+        return False
+    return isinstance(reason, TimeoutError | ReadTimeoutError | ConnectTimeoutError)
+
+
 class CardServiceClient:
     """One kiosk's connection to the card service."""
 
@@ -142,6 +157,8 @@ class CardServiceClient:
         except requests.exceptions.SSLError as error:
             raise CardServiceUnreachable(f"TLS with the card service failed: {error}") from None
         except requests.exceptions.ConnectionError as error:
+            if _timed_out(error):
+                raise CardServiceTimeout("the card service did not answer in time") from None
             raise CardServiceUnreachable(f"cannot reach the card service: {error}") from None
         except requests.exceptions.RequestException as error:
             raise CardServiceUnreachable(f"card service request failed: {error}") from None
