@@ -40,7 +40,11 @@ def _smtp(value: str) -> tuple[str, int]:
 
 def _serve(args: argparse.Namespace) -> int:
     store, vault = open_state(args.state_dir)
-    mailer = Mailer(store, *args.smtp, args.sender) if args.smtp else None
+    mailer = (
+        Mailer(store, *args.smtp, args.sender, retry_interval=args.mail_retry).start()
+        if args.smtp
+        else None
+    )
     config = ServiceConfig(login_ttl=args.login_ttl)
     service = CardService(store, vault, mailer, config)
     tls = server_tls_context(args.cert, args.key, args.client_ca)
@@ -50,10 +54,10 @@ def _serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    while not stop.wait(args.mail_retry):
-        if mailer is not None:
-            mailer.flush()
+    stop.wait()
     server.stop()
+    if mailer is not None:
+        mailer.stop()
     store.close()
     return 0
 

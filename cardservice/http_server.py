@@ -243,6 +243,9 @@ class CardServiceHTTPServer(ThreadingHTTPServer):
     def get_request(self) -> tuple[socket.socket, Any]:
         """Accept, and wrap without handshaking (the handler thread does that)."""
         sock, address = self.socket.accept()
+        # Headers and body go out in separate writes; without this, Nagle's
+        # algorithm holds the body for the client's delayed ACK (40 ms a request).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
 
 

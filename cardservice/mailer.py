@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import smtplib
+import threading
 import time
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
@@ -64,18 +65,52 @@ class Mailer:
     """Outbox-backed sending over SMTP."""
 
     def __init__(
-        self, store: Store, host: str, port: int, sender: str, *, timeout: float = 10.0
+        self,
+        store: Store,
+        host: str,
+        port: int,
+        sender: str,
+        *,
+        timeout: float = 10.0,
+        retry_interval: float = 30.0,
     ) -> None:
         self.store = store
         self.host = host
         self.port = port
         self.sender = sender
         self.timeout = timeout
+        self.retry_interval = retry_interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
 
-    def send(self, recipient: str, subject: str, body: str) -> bool:
-        """Queue, then try to send everything waiting; whether the queue is now empty."""
+    def start(self) -> Mailer:
+        """Deliver in the background: at once when mail is queued, and every retry interval."""
+        self._worker = threading.Thread(target=self._run, name="mailer", daemon=True)
+        self._worker.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the background delivery (queued mail stays in the outbox)."""
+        self._stop.set()
+        self._wake.set()
+        if self._worker is not None:
+            self._worker.join(self.timeout + 5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.retry_interval)
+            self._wake.clear()
+            if not self._stop.is_set():
+                try:
+                    self.flush()
+                except Exception:  # the worker must outlive any one failure
+                    log.exception("mail delivery failed")
+
+    def send(self, recipient: str, subject: str, body: str) -> None:
+        """Queue durably; the background worker (or :meth:`flush`) delivers it."""
         self.store.queue_mail(time.time(), recipient, subject, body)
-        return self.flush()
+        self._wake.set()
 
     def flush(self) -> bool:
         """Try every unsent message once; whether none is left."""

@@ -114,7 +114,8 @@ def test_notice_names_card_place_and_time_in_both_languages():
 def test_mail_waits_in_the_outbox_while_smtp_is_down(tmp_path, smtp_sink):
     store = Store(tmp_path / "db.sqlite3")
     down = Mailer(store, "127.0.0.1", free_port(), "kiosk@example.org", timeout=2)
-    assert down.send("holder@example.org", "subject", "body") is False
+    down.send("holder@example.org", "subject", "body")
+    assert down.flush() is False
     assert len(store.unsent_mail()) == 1
     smtp_sink.clear()
     up = Mailer(store, "127.0.0.1", smtp_sink.port, "kiosk@example.org")
@@ -122,3 +123,85 @@ def test_mail_waits_in_the_outbox_while_smtp_is_down(tmp_path, smtp_sink):
     assert smtp_sink.wait_for(1)[0]["To"] == "holder@example.org"
     assert store.unsent_mail() == []
     store.close()
+
+
+def test_the_service_command_line_end_to_end(tmp_path, dev_pki, smtp_sink):
+    """kiosk-cardservice add-kiosk / add-card / serve as an operator runs them."""
+    from kiosk.cardservice_client import CardServiceClient
+    from tests.harness.waiting import wait_for
+
+    state = tmp_path / "state"
+    base = [sys.executable, "-m", "cardservice.cli"]
+
+    def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*base, *args], input=stdin, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    assert (
+        cli(
+            "add-kiosk", "--state-dir", str(state), "kiosk-entre-a", "--location", "Entré A"
+        ).returncode
+        == 0
+    )
+    added = cli(
+        "add-card",
+        "--state-dir",
+        str(state),
+        "--card-number",
+        HOLDER.card_number,
+        "--name",
+        HOLDER.full_name,
+        "--hsa-id",
+        HOLDER.hsa_id,
+        "--personal-identity-number",
+        HOLDER.personal_identity_number,
+        "--email",
+        HOLDER.email,
+        stdin="12345678\n",
+    )
+    assert added.returncode == 0, added.stderr
+    assert b"12345678" not in (state / "cardservice.sqlite3").read_bytes()  # sealed at rest
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            *base,
+            "serve",
+            "--state-dir",
+            str(state),
+            "--port",
+            str(port),
+            "--cert",
+            str(dev_pki.service_cert),
+            "--key",
+            str(dev_pki.service_key),
+            "--client-ca",
+            str(dev_pki.device_ca),
+            "--smtp",
+            f"127.0.0.1:{smtp_sink.port}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        client = CardServiceClient(
+            f"https://127.0.0.1:{port}",
+            client_cert=(dev_pki.kiosk_cert("kiosk-entre-a"), dev_pki.kiosk_key("kiosk-entre-a")),
+            ca_file=dev_pki.service_ca,
+            retries=0,
+        )
+
+        def healthy() -> bool:
+            try:
+                return client.health() == "ok"
+            except Exception:
+                return False
+
+        wait_for(healthy, timeout=30, what="the card service to start")
+        assert client.start_login(HOLDER.card_number).qr_prefix == "mobiltsiths"
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert server.returncode == 0, output
+    assert "listening on https://127.0.0.1" in output

@@ -49,7 +49,7 @@ class CardServiceHarness:
         self.clock = ManualClock()
         self.store = Store(state_dir / "cardservice.sqlite3")
         self.vault = Vault.from_file(state_dir / "master.key")
-        self.mailer = Mailer(self.store, "127.0.0.1", smtp.port, "kiosk@example.org")
+        self.mailer = Mailer(self.store, "127.0.0.1", smtp.port, "kiosk@example.org").start()
         self.service = CardService(self.store, self.vault, self.mailer, config, self.clock)
         tls = server_tls_context(pki.service_cert, pki.service_key, pki.device_ca)
         self.server = CardServiceServer(self.service, tls).start()
@@ -61,6 +61,7 @@ class CardServiceHarness:
 
     def stop(self) -> None:
         self.server.stop()
+        self.mailer.stop()
         self.store.close()
 
     def client(self, kiosk_id: str | None = KIOSK_ID, **options: object) -> CardServiceClient:
