@@ -48,31 +48,38 @@ def reference_status(processor: ApduProcessor, name: str, reference: int) -> Pin
     raise error_for(response.sw)
 
 
-def verify(processor: ApduProcessor, reference: int, encoded: bytes) -> None:
-    """VERIFY; raise :class:`WrongPin` or :class:`PinBlocked` on failure."""
+def _send_checked(
+    processor: ApduProcessor,
+    command: CommandApdu,
+    wrong: type[WrongPin] | type[WrongPuk],
+    blocked: type[PinBlocked] | type[PukBlocked],
+) -> None:
+    """Send a command that checks reference data; name the failure as the caller's outcome.
+
+    ``63C0`` (no tries left after this failure) and ``6983`` both mean blocked.
+    """
     try:
-        processor.send(CommandApdu(0x00, INS_VERIFY, 0x00, reference, encoded, sensitive=True))
+        processor.send(command)
     except VerificationFailed as error:
         if error.tries_left == 0:
-            raise PinBlocked() from None
-        raise WrongPin(error.tries_left) from None
+            raise blocked() from None
+        raise wrong(error.tries_left) from None
     except AuthenticationBlocked:
-        raise PinBlocked() from None
+        raise blocked() from None
+    except (IncorrectData, WrongLength):
+        raise PinPolicyViolation("the card refused the new PIN's format") from None
+
+
+def verify(processor: ApduProcessor, reference: int, encoded: bytes) -> None:
+    """VERIFY; raise :class:`WrongPin` or :class:`PinBlocked` on failure."""
+    command = CommandApdu(0x00, INS_VERIFY, 0x00, reference, encoded, sensitive=True)
+    _send_checked(processor, command, WrongPin, PinBlocked)
 
 
 def change_reference(processor: ApduProcessor, reference: int, old: bytes, new: bytes) -> None:
     """CHANGE REFERENCE DATA with the current and the new value."""
     command = CommandApdu(0x00, INS_CHANGE_REFERENCE, 0x00, reference, old + new, sensitive=True)
-    try:
-        processor.send(command)
-    except VerificationFailed as error:
-        if error.tries_left == 0:
-            raise PinBlocked() from None
-        raise WrongPin(error.tries_left) from None
-    except AuthenticationBlocked:
-        raise PinBlocked() from None
-    except (IncorrectData, WrongLength):
-        raise PinPolicyViolation("the card refused the new PIN's format") from None
+    _send_checked(processor, command, WrongPin, PinBlocked)
 
 
 def check_puk_margin(puk: PinStatus | None, margin: int) -> None:
@@ -87,13 +94,4 @@ def check_puk_margin(puk: PinStatus | None, margin: int) -> None:
 def reset_retry_counter(processor: ApduProcessor, p1: int, reference: int, data: bytes) -> None:
     """RESET RETRY COUNTER; a failed PUK check becomes :class:`WrongPuk` / :class:`PukBlocked`."""
     command = CommandApdu(0x00, INS_RESET_RETRY_COUNTER, p1, reference, data, sensitive=True)
-    try:
-        processor.send(command)
-    except VerificationFailed as error:
-        if error.tries_left == 0:
-            raise PukBlocked() from None
-        raise WrongPuk(error.tries_left) from None
-    except AuthenticationBlocked:
-        raise PukBlocked() from None
-    except (IncorrectData, WrongLength):
-        raise PinPolicyViolation("the card refused the new PIN's format") from None
+    _send_checked(processor, command, WrongPuk, PukBlocked)

@@ -18,6 +18,7 @@ from hw import tlv
 from hw.piv import constants as c
 from hw.piv.fascn import Fascn
 from hw.piv.objects import Chuid, build_certificate_object, build_chuid
+from hw.vcard.x509_parts import key_usage
 
 
 def holder_certificate(name: str, organisation: str, valid_days: int = 365 * 3) -> bytes:
@@ -39,17 +40,7 @@ def holder_certificate(name: str, organisation: str, valid_days: int = 365 * 3) 
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=valid_days))
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage("digital_signature"),
             critical=True,
         )
         .sign(key, hashes.SHA256())

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from hw.siths.certificates import CARD_NUMBER_OID, PERSONAL_IDENTITY_NUMBER_OID, CertificateRole
+from hw.vcard.x509_parts import key_usage
 
 ROOT_NAME = "SITHS e-id Root CA v2 TEST"
 ISSUING_NAME = "SITHS e-id Person ID 3 CA v1 TEST"
@@ -89,17 +90,7 @@ def _ca_certificate(
         .not_valid_after(now + dt.timedelta(days=365 * years))
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage("key_cert_sign", "crl_sign"),
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
@@ -162,16 +153,10 @@ class SithsTestPki:
             .not_valid_after(holder.valid_to)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
-                x509.KeyUsage(
-                    digital_signature=not signature,
-                    content_commitment=signature,
-                    key_encipherment=not signature,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
+                (
+                    key_usage("content_commitment")
+                    if signature
+                    else key_usage("digital_signature", "key_encipherment")
                 ),
                 critical=True,
             )
