@@ -1,0 +1,85 @@
+"""Effects the flow asks the controller to run; results come back as events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ReadCard:
+    """Read the card in ``reader`` -> CardRead / CardReadFailed."""
+
+    session_id: int
+    reader: str
+
+
+@dataclass(frozen=True)
+class StartLogin:
+    """Ask the card service for a login -> LoginStarted / ServiceRefused."""
+
+    session_id: int
+    card_number: str
+
+
+@dataclass(frozen=True)
+class PollLogin:
+    """Poll the login after ``delay`` seconds -> LoginUpdate / ServiceRefused."""
+
+    session_id: int
+    order_ref: str
+    delay: float
+
+
+@dataclass(frozen=True)
+class CancelLogin:
+    """Tell the card service the login is abandoned (fire and forget)."""
+
+    order_ref: str
+
+
+@dataclass(frozen=True)
+class UnlockWithService:
+    """Get the credential and unblock each PIN -> UnlockFinished / UnlockFailed.
+
+    ``new_pins`` pairs a PIN name with its new value; the controller forgets
+    them once the card has them.
+    """
+
+    session_id: int
+    reader: str
+    order_ref: str
+    card_number: str
+    new_pins: tuple[tuple[str, str], ...]
+
+    def __repr__(self) -> str:  # the PIN must never reach a log through a repr
+        names = ", ".join(name for name, _ in self.new_pins)
+        return f"UnlockWithService(session_id={self.session_id}, pins=[{names}])"
+
+
+@dataclass(frozen=True)
+class UnlockWithPuk:
+    """Unblock each PIN with the holder's PUK -> UnlockFinished / UnlockFailed."""
+
+    session_id: int
+    reader: str
+    card_number: str | None
+    puk: str
+    new_pins: tuple[tuple[str, str], ...]
+
+    def __repr__(self) -> str:
+        names = ", ".join(name for name, _ in self.new_pins)
+        return f"UnlockWithPuk(session_id={self.session_id}, pins=[{names}])"
+
+
+@dataclass(frozen=True)
+class Report:
+    """A session event for the event sink (telemetry); never carries a PIN or PUK."""
+
+    kind: str
+    card_number: str | None = None
+    detail: str | None = None
+
+
+Effect = (
+    ReadCard | StartLogin | PollLogin | CancelLogin | UnlockWithService | UnlockWithPuk | Report
+)

@@ -1,0 +1,257 @@
+"""The transition function: (state, event, now) -> (state, effects). Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from kiosk.flow import effects as fx
+from kiosk.flow import events as ev
+from kiosk.flow.model import CardFacts, Session
+from kiosk.flow.states import (
+    ACTIVE,
+    CardSummary,
+    Done,
+    Failed,
+    Idle,
+    LoginQr,
+    NewPin,
+    OutOfService,
+    PukEntry,
+    ReadingCard,
+    StartingLogin,
+    State,
+    Unlocking,
+)
+from kiosk.pin_policy import check_new_pin
+
+PUK_LENGTH = 8
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """Timeouts (seconds) and the PUK safety margin."""
+
+    read_timeout: float = 20.0
+    summary_timeout: float = 90.0
+    service_timeout: float = 30.0
+    pin_timeout: float = 90.0
+    unlock_timeout: float = 90.0
+    session_ceiling: float = 600.0
+    puk_margin: int = 3
+
+
+Result = tuple[State, tuple[fx.Effect, ...]]
+
+
+def assess(card: CardFacts, config: FlowConfig) -> str | None:
+    """``None`` if the card can be unlocked here, else the reason code for the summary."""
+    if card.problems:
+        return card.problems[0]
+    if card.profile != "siths":
+        return "not-siths"
+    if not card.card_number:
+        return "no_card_number"
+    if not card.blocked_pins:
+        return "not-blocked"
+    puk = card.puk
+    if puk is not None and puk.blocked:
+        return "puk-blocked"
+    if puk is not None and puk.tries_left is not None and puk.tries_left <= config.puk_margin:
+        return "puk-margin"
+    return None
+
+
+def _cancel_login(state: State) -> tuple[fx.Effect, ...]:
+    if isinstance(state, LoginQr):
+        return (fx.CancelLogin(state.login.order_ref),)
+    if isinstance(state, NewPin) and state.order_ref is not None:
+        return (fx.CancelLogin(state.order_ref),)
+    return ()
+
+
+def _card_number(session: Session) -> str | None:
+    return session.card.card_number if session.card else None
+
+
+def _fail(state: State, session: Session, reason: str, tries: int | None = None) -> Result:
+    return Failed(session, reason, tries), (
+        *_cancel_login(state),
+        fx.Report("unlock-failed", _card_number(session), reason),
+    )
+
+
+def _health_reasons(event: ev.ServiceHealth) -> tuple[str, ...]:
+    reasons = []
+    if not event.reader_present:
+        reasons.append("no-reader")
+    if not event.provisioned:
+        reasons.append("not-provisioned")
+    if not event.card_service_up:
+        reasons.append("card-service-down")
+    return tuple(reasons)
+
+
+def transition(state: State, event: ev.Event, now: float, config: FlowConfig) -> Result:
+    """The next state and the effects to run, for one event at monotonic time ``now``."""
+    # Service health: decides between Idle and OutOfService; never breaks a session.
+    if isinstance(event, ev.ServiceHealth):
+        reasons = _health_reasons(event)
+        if isinstance(state, Idle | OutOfService):
+            if reasons:
+                changed = not isinstance(state, OutOfService) or state.reasons != reasons
+                report = (fx.Report("out-of-service", None, ",".join(reasons)),) if changed else ()
+                return OutOfService(reasons, state.last_session), report
+            if isinstance(state, OutOfService):
+                return Idle(state.last_session), (fx.Report("in-service"),)
+        return state, ()
+
+    session = getattr(state, "session", None)
+
+    # Card removal ends any session at once (and with it any PIN or PUK held).
+    if isinstance(event, ev.CardRemoved):
+        if session is None or event.reader != session.reader:
+            return state, ()
+        return Idle(session.session_id), (
+            *_cancel_login(state),
+            fx.Report("card-removed", _card_number(session), type(state).__name__),
+        )
+
+    if isinstance(event, ev.CardInserted):
+        if isinstance(state, Idle):
+            new = Session(state.last_session + 1, event.reader, now)
+            return ReadingCard(new, now + config.read_timeout), (
+                fx.ReadCard(new.session_id, event.reader),
+                fx.Report("card-inserted", None, event.reader),
+            )
+        return state, ()
+
+    if session is None:
+        return state, ()
+
+    # Results that belong to an earlier session are stale: ignore them.
+    event_session = getattr(event, "session_id", session.session_id)
+    if event_session != session.session_id:
+        return state, ()
+
+    if isinstance(event, ev.Tick):
+        return _on_tick(state, session, event.now, config)
+
+    return _on_session_event(state, session, event, now, config)
+
+
+def _on_tick(state: State, session: Session, now: float, config: FlowConfig) -> Result:
+    if not isinstance(state, ACTIVE):
+        return state, ()
+    if now - session.started >= config.session_ceiling and not isinstance(state, Unlocking):
+        return _fail(state, session, "session-timeout")
+    deadline = getattr(state, "deadline", None)
+    if deadline is None or now < deadline:
+        return state, ()
+    if isinstance(state, LoginQr):
+        return _fail(state, session, "login-expired")
+    if isinstance(state, ReadingCard):
+        return _fail(state, session, "card-unreadable")
+    if isinstance(state, StartingLogin | Unlocking):
+        return _fail(state, session, "card-service-timeout")
+    return _fail(state, session, "timeout")
+
+
+def _on_session_event(
+    state: State, session: Session, event: ev.Event, now: float, config: FlowConfig
+) -> Result:
+    match state, event:
+        case ReadingCard(), ev.CardRead(card=card):
+            read = replace(session, card=card)
+            verdict = assess(card, config)
+            return CardSummary(read, verdict, now + config.summary_timeout), (
+                fx.Report("card-read", card.card_number, verdict),
+            )
+        case ReadingCard(), ev.CardReadFailed(reason=reason):
+            return _fail(state, session, reason)
+        case CardSummary(verdict=None), ev.StartMobileLogin():
+            card_number = _card_number(session)
+            if card_number is None:  # assess() refuses such cards; never reached
+                return state, ()
+            return StartingLogin(session, now + config.service_timeout), (
+                fx.StartLogin(session.session_id, card_number),
+            )
+        case CardSummary(verdict=None), ev.StartPukPath():
+            return PukEntry(session, now + config.pin_timeout), ()
+        case CardSummary() | PukEntry() | LoginQr() | NewPin(), ev.Cancel():
+            return _fail(state, session, "cancelled")
+        case StartingLogin(), ev.LoginStarted(login=login):
+            return LoginQr(session, login, "outstandingTransaction", login.expires_at), (
+                fx.PollLogin(session.session_id, login.order_ref, login.poll_interval),
+                fx.Report("login-started", _card_number(session)),
+            )
+        case StartingLogin() | LoginQr() | Unlocking(), ev.ServiceRefused(reason=reason):
+            return _fail(state, session, reason)
+        case LoginQr(login=login), ev.LoginUpdate(status="pending", hint=hint):
+            return replace(state, hint=hint), (
+                fx.PollLogin(session.session_id, login.order_ref, login.poll_interval),
+            )
+        case LoginQr(login=login), ev.LoginUpdate(status="complete"):
+            return _choose_pins(session, now, config, order_ref=login.order_ref), (
+                fx.Report("login-complete", _card_number(session)),
+            )
+        case LoginQr(), ev.LoginUpdate(hint=hint):
+            return Failed(session, f"login-{hint or 'failed'}"), (
+                fx.Report("unlock-failed", _card_number(session), f"login-{hint}"),
+            )
+        case PukEntry(), ev.PinEntered(value=puk):
+            if not (puk.isascii() and puk.isdigit() and len(puk) == PUK_LENGTH):
+                return replace(state, error="puk-format", deadline=now + config.pin_timeout), ()
+            return _choose_pins(session, now, config, puk=puk), ()
+        case NewPin(), ev.PinEntered(value=value):
+            return _on_new_pin(state, session, value, now, config)
+        case Unlocking(), ev.UnlockFinished():
+            return Done(session), (fx.Report("unlocked", _card_number(session)),)
+        case Unlocking(), ev.UnlockFailed(reason=reason, tries_left=tries):
+            return _fail(state, session, reason, tries)
+    return state, ()
+
+
+def _choose_pins(
+    session: Session,
+    now: float,
+    config: FlowConfig,
+    *,
+    order_ref: str | None = None,
+    puk: str | None = None,
+) -> NewPin:
+    targets = tuple(p.name for p in session.card.blocked_pins) if session.card else ()
+    return NewPin(session, targets, now + config.pin_timeout, order_ref=order_ref, puk=puk)
+
+
+def _on_new_pin(
+    state: NewPin, session: Session, value: str, now: float, config: FlowConfig
+) -> Result:
+    deadline = now + config.pin_timeout
+    if state.first is None:
+        return replace(state, first=value, error=None, deadline=deadline), ()
+    card = session.card
+    rejection = check_new_pin(
+        state.first,
+        value,
+        personal_identity_number=card.personal_identity_number if card else None,
+        other_new_pin=state.chosen[-1] if state.chosen else None,
+    )
+    if rejection is not None:
+        return replace(state, first=None, error=rejection, deadline=deadline), ()
+    chosen = (*state.chosen, value)
+    if len(chosen) < len(state.targets):
+        return replace(state, chosen=chosen, first=None, error=None, deadline=deadline), ()
+    new_pins = tuple(zip(state.targets, chosen, strict=True))
+    effect: fx.Effect
+    if state.puk is not None:
+        effect = fx.UnlockWithPuk(
+            session.session_id, session.reader, _card_number(session), state.puk, new_pins
+        )
+    else:
+        card_number = _card_number(session)
+        if state.order_ref is None or card_number is None:  # cannot happen via transition()
+            return _fail(state, session, "internal")
+        effect = fx.UnlockWithService(
+            session.session_id, session.reader, state.order_ref, card_number, new_pins
+        )
+    return Unlocking(session, now + config.unlock_timeout), (effect,)
