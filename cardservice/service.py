@@ -203,7 +203,9 @@ class CardService:
         login = self._kiosk_login(kiosk_id, order_ref)
         now = self.clock()
         state = self._settle(login, now)
-        if state.status == ls.PENDING:
+        unused = state.status == ls.COMPLETE and not login.credential_issued
+        if state.status == ls.PENDING or unused:
+            # A complete login the kiosk abandons (card pulled) must not release anything later.
             self.store.update_login(login.order_ref, status=ls.FAILED, hint=ls.CANCELLED)
             self.store.audit(now, "login-cancelled", kiosk_id=kiosk_id, order_ref=order_ref)
             state = ls.LoginState(ls.FAILED, ls.CANCELLED)

@@ -197,3 +197,13 @@ def test_malformed_request_body_is_invalid_request(registered):
         timeout=10,
     )
     assert answer.status_code == 400 and answer.json()["code"] == "invalid-request"
+
+
+def test_an_abandoned_complete_login_releases_nothing_later(registered):
+    client, login, qr = start(registered)
+    registered.scan_and_approve(qr.current(), HOLDER.personal_identity_number)
+    client.cancel_login(login.order_ref)  # the card was pulled before the PIN was chosen
+    with pytest.raises(CardServiceProblem) as refused:
+        client.request_unlock(login.order_ref, HOLDER.card_number, "identification", UnlockKey())
+    assert refused.value.code == "login-not-complete"
+    assert no_credential_issued(registered)

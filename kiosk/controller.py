@@ -1,0 +1,262 @@
+"""Runs the flow: events in, state out, effects on worker threads, results back as events.
+
+One thread owns the state and applies :func:`kiosk.flow.machine.transition`
+to each event in order; effects go to a thread pool so the screen never waits
+on a card or the network; their results come back through the same queue.
+A ticker sends the clock every half second (timeouts), and a health check
+decides in or out of service. Removing the card cancels in-flight work: its
+results arrive tagged with an old session and the flow ignores them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from hw.reader_events import EventKind, ReaderEvent
+from hw.siths.trust import TrustStore
+from kiosk import card_actions
+from kiosk.cardservice_client import CardServiceClient
+from kiosk.cardservice_errors import CardServiceError
+from kiosk.flow import effects as fx
+from kiosk.flow import events as ev
+from kiosk.flow.machine import FlowConfig, transition
+from kiosk.flow.model import LoginInfo
+from kiosk.flow.states import Idle, State
+
+log = logging.getLogger(__name__)
+
+StateListener = Callable[[State], None]
+ReportSink = Callable[[fx.Report], None]
+
+
+class Controller:
+    """The kiosk's engine between the reader, the card service and the screen."""
+
+    def __init__(
+        self,
+        *,
+        client: CardServiceClient,
+        trust: TrustStore,
+        flow_config: FlowConfig | None = None,
+        on_state: StateListener = lambda state: None,
+        sink: ReportSink = lambda report: None,
+        provisioned: Callable[[], bool] = lambda: True,
+        clock: Callable[[], float] = time.monotonic,
+        tick_interval: float = 0.5,
+        health_interval: float = 10.0,
+    ) -> None:
+        self.client = client
+        self.trust = trust
+        self.config = flow_config or FlowConfig()
+        self.on_state = on_state
+        self.sink = sink
+        self.provisioned = provisioned
+        self.clock = clock
+        self.tick_interval = tick_interval
+        self.health_interval = health_interval
+        self.state: State = Idle()
+        self._events: queue.Queue[ev.Event | None] = queue.Queue()
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kiosk-effect")
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._readers: set[str] = set()
+        self._cards: set[str] = set()
+        self._state_changed = threading.Condition()
+
+    # -- inputs ------------------------------------------------------------------------
+
+    def dispatch(self, event: ev.Event) -> None:
+        """Queue an event (any thread)."""
+        self._events.put(event)
+
+    def on_reader_event(self, event: ReaderEvent) -> None:
+        """Sink for :class:`hw.reader_watcher.ReaderWatcher`."""
+        if event.kind is EventKind.CARD_INSERTED:
+            self._cards.add(event.reader)
+            self.dispatch(ev.CardInserted(event.reader))
+        elif event.kind is EventKind.CARD_REMOVED:
+            self._cards.discard(event.reader)
+            self.dispatch(ev.CardRemoved(event.reader))
+        elif event.kind is EventKind.READER_ADDED:
+            self._readers.add(event.reader)
+            self._check_health()
+        elif event.kind is EventKind.READER_REMOVED:
+            self._readers.discard(event.reader)
+            self._check_health()
+        elif event.kind is EventKind.SERVICE_LOST:
+            self._readers.clear()
+            self._check_health()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> Controller:
+        """Start the event loop, the ticker and the health check."""
+        for target, name in (
+            (self._loop, "kiosk-flow"),
+            (self._ticker, "kiosk-ticker"),
+            (self._health_loop, "kiosk-health"),
+        ):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        """Stop all threads; in-flight effects are abandoned."""
+        self._stop.set()
+        self._events.put(None)
+        for thread in self._threads:
+            thread.join(5)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def wait_for(self, predicate: Callable[[State], bool], timeout: float) -> State:
+        """Block until the state satisfies ``predicate`` (tests, the scripted demo)."""
+        with self._state_changed:
+            if not self._state_changed.wait_for(lambda: predicate(self.state), timeout):
+                raise TimeoutError(f"flow stayed in {type(self.state).__name__}")
+            return self.state
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            event = self._events.get()
+            if event is None:
+                return
+            before = self.state
+            try:
+                state, effects = transition(before, event, self.clock(), self.config)
+            except Exception:
+                log.exception("flow failed on %s", type(event).__name__)
+                continue
+            with self._state_changed:
+                self.state = state
+                self._state_changed.notify_all()
+            if state is not before:
+                if type(state) is not type(before):
+                    log.info("flow: %s -> %s", type(before).__name__, type(state).__name__)
+                self.on_state(state)
+                if isinstance(state, Idle) and self._cards:
+                    # Back in service with a card already in: serve it.
+                    for reader in sorted(self._cards):
+                        self.dispatch(ev.CardInserted(reader))
+            for effect in effects:
+                self._run(effect)
+
+    def _ticker(self) -> None:
+        while not self._stop.wait(self.tick_interval):
+            self.dispatch(ev.Tick(self.clock()))
+
+    def _health_loop(self) -> None:
+        while not self._stop.is_set():
+            self._check_health()
+            self._stop.wait(self.health_interval)
+
+    def _check_health(self) -> None:
+        try:
+            up = self.client.health() == "ok"
+        except CardServiceError:
+            up = False
+        self.dispatch(
+            ev.ServiceHealth(
+                reader_present=bool(self._readers),
+                provisioned=self.provisioned(),
+                card_service_up=up,
+            )
+        )
+
+    # -- effects -------------------------------------------------------------------------
+
+    def _submit(self, work: Callable[[], ev.Event | None]) -> None:
+        def run() -> None:
+            try:
+                result = work()
+            except Exception:
+                log.exception("effect failed")
+                return
+            if result is not None:
+                self.dispatch(result)
+
+        self._pool.submit(run)
+
+    def _current_session(self) -> int | None:
+        session = getattr(self.state, "session", None)
+        return None if session is None else session.session_id
+
+    def _run(self, effect: fx.Effect) -> None:
+        match effect:
+            case fx.Report():
+                try:
+                    self.sink(effect)
+                except Exception:
+                    log.exception("event sink failed")
+            case fx.ReadCard(session_id=sid, reader=reader):
+                self._submit(lambda: card_actions.read_card(sid, reader, self.trust))
+            case fx.StartLogin(session_id=sid, card_number=number):
+                self._submit(lambda: self._start_login(sid, number))
+            case fx.PollLogin(session_id=sid, order_ref=ref, delay=delay):
+                self._submit(lambda: self._poll(sid, ref, delay))
+            case fx.CancelLogin(order_ref=ref):
+                self._submit(lambda: self._cancel(ref))
+            case fx.UnlockWithService():
+                self._submit(
+                    lambda: card_actions.unlock_with_service(
+                        effect.session_id,
+                        effect.reader,
+                        effect.order_ref,
+                        effect.card_number,
+                        effect.new_pins,
+                        self.client,
+                        safety_margin=self.config.puk_margin,
+                        cancelled=lambda: self._current_session() != effect.session_id,
+                    )
+                )
+            case fx.UnlockWithPuk():
+                self._submit(
+                    lambda: card_actions.unlock_with_puk(
+                        effect.session_id,
+                        effect.reader,
+                        effect.puk,
+                        effect.new_pins,
+                        safety_margin=self.config.puk_margin,
+                    )
+                )
+
+    def _start_login(self, sid: int, card_number: str) -> ev.Event:
+        try:
+            start = self.client.start_login(card_number)
+        except CardServiceError as error:
+            return ev.ServiceRefused(sid, card_actions.service_reason(error))
+        remaining = (start.expires_at - dt.datetime.now(dt.UTC)).total_seconds()
+        return ev.LoginStarted(
+            sid,
+            LoginInfo(
+                order_ref=start.order_ref,
+                qr_prefix=start.qr_prefix,
+                qr_start_token=start.qr_start_token,
+                qr_start_secret=start.qr_start_secret,
+                expires_at=self.clock() + max(0.0, remaining),
+                poll_interval=start.poll_interval,
+            ),
+        )
+
+    def _poll(self, sid: int, order_ref: str, delay: float) -> ev.Event | None:
+        if self._stop.wait(delay) or self._current_session() != sid:
+            return None  # session over: stop polling
+        try:
+            status = self.client.poll_login(order_ref)
+        except CardServiceError as error:
+            return ev.ServiceRefused(sid, card_actions.service_reason(error))
+        return ev.LoginUpdate(sid, status.status, status.hint_code)
+
+    def _cancel(self, order_ref: str) -> None:
+        try:
+            self.client.cancel_login(order_ref)
+        except CardServiceError as error:
+            log.info("could not cancel login %s: %s", order_ref, error)
