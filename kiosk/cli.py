@@ -15,6 +15,7 @@ from cryptography import x509
 from hw.errors import CardError, NoCard, PcscUnavailable, ReaderUnavailable
 from hw.siths.trust import TrustStore
 from kiosk import card_commands, vcard_command
+from kiosk.config import DEFAULT_PATH as DEFAULT_CONFIG
 from kiosk.messages import explain
 
 EXIT_OK = 0
@@ -105,6 +106,23 @@ def _unblock(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _run_appliance(path: Path) -> int:
+    from kiosk.appliance import Appliance
+    from kiosk.config import ConfigError, load
+
+    try:
+        config = load(path)
+    except ConfigError as error:
+        print(f"kiosk run: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    appliance = Appliance.build(config).start()
+    try:
+        appliance.run_window()
+    finally:
+        appliance.stop()
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
     parser = argparse.ArgumentParser(prog="kiosk", description="SITHS card unlock kiosk")
@@ -146,6 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--scripted", action="store_true", help="no person needed; exit 0 only if unlocked"
     )
     demo.add_argument("--port", type=int, help="vpcd port (default: Debian's 35963)")
+    demo.add_argument("--screenshots", type=Path, help="where the screen-less run saves them")
+    demo.add_argument("--ui-scripted", action="store_true", help=argparse.SUPPRESS)
+
+    run = commands.add_parser("run", help="the kiosk appliance (touchscreen UI)")
+    run.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="kiosk.toml path")
     return parser
 
 
@@ -174,7 +197,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from kiosk import demo
 
-            return demo.run(scripted=args.scripted, port=args.port)
+            return demo.run(
+                scripted_run=args.scripted,
+                port=args.port,
+                screenshots=args.screenshots,
+                ui_scripted=args.ui_scripted,
+            )
+        if args.command == "run":
+            return _run_appliance(args.config)
     except (PcscUnavailable, ReaderUnavailable, NoCard) as error:
         print(explain(error), file=sys.stderr)
         return EXIT_NO_SERVICE

@@ -1,78 +1,335 @@
-"""``kiosk demo``: a blocked virtual SITHS card, unblocked end to end, on the real PC/SC stack.
+"""``kiosk demo``: the whole kiosk on one machine, with nothing to configure.
 
-This is the command-line stage of the demo: the kiosk UI, the card service
-and the simulated phone join it in later work. It needs pcscd with the vpcd
-driver (``./scripts/demo`` installs and starts them) and:
+It starts, in this process: a test SITHS PKI and a virtual SITHS card whose
+identification PIN is blocked (served into the system pcscd's vpcd reader),
+the reference card service over HTTPS with mutual TLS (development
+certificates, SQLite in a temporary folder) with its simulated phone, an SMTP
+sink that prints the holder's e-mail, and the kiosk itself.
 
-1. makes a test SITHS PKI and inserts a virtual SITHS card whose
-   identification PIN is blocked,
-2. waits for the reader watcher to report it, reads which card it is, checks
-   its certificates against the test trust anchors and reads every PIN's state,
-3. unblocks the PIN with the PUK from the holder's "PUK letter" and a new PIN
-   (typed by the person, or chosen by the script with ``--scripted``),
-4. verifies the new PIN and removes the card.
-
-It exits 0 only when the card ends up unblocked with a PIN that verifies.
+- ``kiosk demo``: the kiosk window. Keys: ``p`` = the simulated phone scans
+  the QR on the screen and approves; ``r`` = pull the card out / put it back.
+  The phone page's address is printed too.
+- ``kiosk demo --scripted``: one whole unlock with no person and no window;
+  exits 0 only when the card ends up unlocked with the new PIN.
+- Without a display, ``kiosk demo`` says so and runs the scripted unlock in
+  the real window on a virtual screen (Xvfb), saving a screenshot of each step.
 """
 
 from __future__ import annotations
 
-import getpass
-import queue
-import secrets
+import email
+import email.policy
+import os
+import shutil
+import socket
+import subprocess
 import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
 
+import requests
+
+from cardservice.dev_pki import write_dev_pki
+from cardservice.http_server import CardServiceServer, server_tls_context
+from cardservice.mailer import Mailer
+from cardservice.service import CardService
+from cardservice.store import Card, Store
+from cardservice.vault import Vault
 from hw import pcsc
 from hw.errors import CardError
-from hw.pcsc import PcscConnection
-from hw.profiles import open_session
-from hw.reader_events import EventKind, ReaderEvent
-from hw.reader_watcher import ReaderWatcher
-from hw.siths.session import SithsSession
-from hw.siths.trust import TrustStore
 from hw.vcard.siths_card import SithsCardState, VirtualSithsCard
 from hw.vcard.siths_pki import SithsHolder, SithsTestPki
 from hw.vcard.vpcd import DEFAULT_PORT, VpcdLink
+from kiosk.appliance import Appliance
+from kiosk.config import parse
+from kiosk.flow import events as ev
+from kiosk.flow.states import CardSummary, Done, Failed, LoginQr, NewPin, State
+from kiosk.login_qr import QrAnimation
 from kiosk.messages import explain
 
+KIOSK_ID = "demo-kiosk"
 DEMO_PUK = "12345678"
-INSERT_TIMEOUT = 15.0
+DEMO_NEW_PIN = "48291573"
+STEP_TIMEOUT = 60.0
 
 
 def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def _new_pin(scripted: bool) -> str:
-    if scripted or not sys.stdin.isatty():
-        # A random PIN that passes every policy; it is never printed.
-        while True:
-            pin = "".join(secrets.choice("0123456789") for _ in range(6))
-            if len(set(pin)) > 2:
-                return pin
-    while True:
-        first = getpass.getpass("Choose a new PIN (6-8 digits): ")
-        second = getpass.getpass("Type it again: ")
-        if first != second:
-            _say("The two PINs differ. Try again.")
-        elif not (first.isdigit() and 6 <= len(first) <= 8):
-            _say("The PIN must be 6 to 8 digits. Try again.")
-        else:
-            return first
+@dataclass
+class DemoStack:
+    """The parts the demo runs besides the kiosk."""
 
+    folder: Path
+    holder: SithsHolder
+    card: VirtualSithsCard
+    link: VpcdLink
+    server: CardServiceServer
+    store: Store
+    mailer: Mailer
+    smtp: object | None
+    config_text: str
+    service_ca: Path
 
-def _wait_for_insert(events: queue.Queue[ReaderEvent], atr: bytes) -> str:
-    while True:
+    @classmethod
+    def start(cls, port: int | None) -> DemoStack:
+        """Make the PKIs, start the card service and the SMTP printer, personalise the card."""
+        folder = Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
+        holder = SithsHolder()
+        pki = SithsTestPki.generate()
+        (folder / "siths-root.pem").write_bytes(pki.anchors_pem())
+        (folder / "siths-issuing.pem").write_bytes(pki.intermediates_pem())
+        tls = write_dev_pki(folder / "tls", [KIOSK_ID])
+        store = Store(folder / "cardservice.sqlite3")
+        vault = Vault.from_file(folder / "master.key")
+        store.add_kiosk(KIOSK_ID, "Demo, entrance A")
+        store.add_card(
+            Card(
+                holder.card_number,
+                holder.full_name,
+                holder.hsa_id,
+                holder.personal_identity_number,
+                holder.email,
+                holder.product_code,
+                "puk",
+                vault.seal(DEMO_PUK.encode(), holder.card_number),
+            )
+        )
+        smtp, smtp_port = _smtp_printer()
+        mailer = Mailer(store, "127.0.0.1", smtp_port, "kiosk-demo@example.org", timeout=2).start()
+        service = CardService(store, vault, mailer)
+        server = CardServiceServer(
+            service, server_tls_context(tls.service_cert, tls.service_key, tls.device_ca)
+        ).start()
+        card = VirtualSithsCard(
+            SithsCardState.issue(holder, pki, puk=DEMO_PUK, identification_tries_left=0)
+        )
+        link = VpcdLink(card, port=port or DEFAULT_PORT)
+        config_text = f"""
+[kiosk]
+id = "{KIOSK_ID}"
+location = "Demo, entrance A"
+fullscreen = false
+
+[card_service]
+url = "{server.url}"
+ca_file = "{tls.service_ca}"
+client_cert = "{tls.kiosk_cert(KIOSK_ID)}"
+client_key = "{tls.kiosk_key(KIOSK_ID)}"
+
+[cards]
+trust_anchors = ["{folder / "siths-root.pem"}", "{folder / "siths-issuing.pem"}"]
+"""
+        return cls(
+            folder, holder, card, link, server, store, mailer, smtp, config_text, tls.service_ca
+        )
+
+    def stop(self) -> None:
+        """Remove the card, stop the servers, delete the temporary folder."""
+        self.link.remove()
+        self.server.stop()
+        self.mailer.stop()
+        if self.smtp is not None:
+            self.smtp.stop()  # type: ignore[attr-defined]
+        self.store.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def phone_approves(self, qr_content: str) -> bool:
+        """The simulated Mobilt SITHS phone scans ``qr_content`` and approves as the holder."""
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = str(self.service_ca)
+        person = {"personalIdentityNumber": self.holder.personal_identity_number}
         try:
-            event = events.get(timeout=INSERT_TIMEOUT)
-        except queue.Empty:
-            raise TimeoutError("the virtual card did not appear in any reader") from None
-        if event.kind is EventKind.CARD_INSERTED and event.atr == atr:
-            return event.reader
+            scan = session.post(
+                f"{self.server.url}/v1/phone/scan",
+                json={"qrContent": qr_content, **person},
+                timeout=10,
+            )
+            if scan.status_code != 200:
+                _say(f"   phone: scan refused ({scan.json().get('code')})")
+                return False
+            order_ref = scan.json()["orderRef"]
+            approve = session.post(
+                f"{self.server.url}/v1/phone/{order_ref}/approve", json=person, timeout=10
+            )
+        except (requests.RequestException, ValueError, KeyError) as error:
+            _say(f"   phone: {error}")
+            return False
+        return approve.status_code == 200
+
+    def card_unlocked(self) -> bool:
+        """Whether the virtual card's identification PIN is unblocked and is the demo PIN."""
+        pin = self.card.state.identification_pin
+        return not pin.blocked and pin.value.startswith(DEMO_NEW_PIN.encode())
 
 
-def run(*, scripted: bool, port: int | None = None) -> int:
-    """Run the demo; return the exit code."""
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class _PrintingHandler:
+    """aiosmtpd handler: show the holder's e-mail on the console."""
+
+    async def handle_DATA(self, _server: object, _session: object, envelope: object) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)  # type: ignore[attr-defined]
+        body = message.get_body()
+        _say("\n--- e-mail to the holder " + "-" * 40)
+        _say(f"To: {message['To']}\nSubject: {message['Subject']}\n")
+        _say(body.get_content() if body is not None else "")
+        _say("-" * 65)
+        return "250 OK"
+
+
+def _smtp_printer() -> tuple[object | None, int]:
+    """An SMTP server that prints each e-mail (aiosmtpd), or none if it is not installed."""
+    port = _free_port()
+    try:
+        from aiosmtpd.controller import Controller as SmtpController
+    except ImportError:
+        return None, port
+    controller = SmtpController(_PrintingHandler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    return controller, port
+
+
+def _wait(appliance: Appliance, kind: type) -> State:
+    def arrived_or_failed(state: State) -> bool:
+        return isinstance(state, kind | Failed)
+
+    state = appliance.controller.wait_for(arrived_or_failed, STEP_TIMEOUT)
+    if isinstance(state, Failed) and kind is not Failed:
+        raise RuntimeError(f"the kiosk says: {state.reason}")
+    return state
+
+
+def _current_qr(state: State) -> str:
+    assert isinstance(state, LoginQr)
+    login = state.login
+    return QrAnimation(login.qr_prefix, login.qr_start_token, login.qr_start_secret).current()
+
+
+def scripted(stack: DemoStack, appliance: Appliance) -> int:
+    """The whole unlock with no person and no window."""
+    _say("1. Inserting the virtual SITHS card (identification PIN blocked) ...")
+    stack.link.insert()
+    summary = _wait(appliance, CardSummary)
+    card = summary.session.card  # type: ignore[union-attr]
+    _say(f"   card {card.card_number}: {card.holder_name}, {card.organisation}")
+    _say("2. Tapping 'Unlock with Mobilt SITHS' ...")
+    appliance.controller.dispatch(ev.StartMobileLogin())
+    qr = _wait(appliance, LoginQr)
+    _say("3. The simulated phone scans the QR and approves ...")
+    if not stack.phone_approves(_current_qr(qr)):
+        return 1
+    _wait(appliance, NewPin)
+    _say("4. Typing a new PIN twice ...")
+    appliance.controller.dispatch(ev.PinEntered(DEMO_NEW_PIN))
+    appliance.controller.dispatch(ev.PinEntered(DEMO_NEW_PIN))
+    _wait(appliance, Done)
+    unlocked = stack.card_unlocked()
+    _say(
+        "5. "
+        + (
+            "Done: the card is unlocked and the new PIN is set."
+            if unlocked
+            else "The kiosk said done, but the card is still blocked!"
+        )
+    )
+    return 0 if unlocked else 1
+
+
+def _ui_scripted(stack: DemoStack, appliance: Appliance, shots: Path) -> int:
+    """The scripted unlock in the real window, with a screenshot of each step."""
+    outcome = {"code": 1}
+
+    def act(app: object) -> None:
+        from kiosk.ui.scripted import ScriptedPerson  # after the window is configured
+
+        def steps() -> None:
+            person = ScriptedPerson(app, shots)  # type: ignore[arg-type]
+
+            def reach(kind: type) -> None:
+                _wait(appliance, kind)
+                person.wait_shown(kind)
+
+            try:
+                person.screenshot("idle")
+                stack.link.insert()
+                reach(CardSummary)
+                person.screenshot("card-summary")
+                person.tap("unlock_mobile")
+                reach(LoginQr)
+                if not stack.phone_approves(person.read_qr()):
+                    raise RuntimeError("the phone could not approve")
+                reach(NewPin)
+                person.screenshot("new-pin")
+                person.type_digits(DEMO_NEW_PIN)
+                person.type_digits(DEMO_NEW_PIN)
+                reach(Done)
+                person.screenshot("done")
+                outcome["code"] = 0 if stack.card_unlocked() else 1
+            except Exception as error:
+                _say(f"The scripted unlock failed: {error}")
+            finally:
+                person.on_main(app.stop)  # type: ignore[attr-defined]
+
+        threading.Thread(target=steps, daemon=True).start()
+
+    appliance.run_window(on_started=act)
+    _say(f"Screenshots of each step: {shots}")
+    return outcome["code"]
+
+
+def _interactive(stack: DemoStack, appliance: Appliance) -> int:
+    """The window, for a person; the phone and the card on keys."""
+    _say("The kiosk window is open. In it, press:")
+    _say("  p  the simulated Mobilt SITHS phone scans the QR on the screen and approves")
+    _say("  r  pull the virtual card out / put it back")
+    _say(f"Phone page (test certificate; your browser will warn): {stack.server.url}/phone")
+    _say(f"Holder's personal identity number: {stack.holder.personal_identity_number}")
+
+    def on_key(
+        _window: object, _key: int, _scancode: int, codepoint: str | None, *_: object
+    ) -> bool:
+        if codepoint == "p" and isinstance(appliance.controller.state, LoginQr):
+            threading.Thread(
+                target=stack.phone_approves,
+                args=(_current_qr(appliance.controller.state),),
+                daemon=True,
+            ).start()
+            return True
+        if codepoint == "r":
+            if stack.link.inserted:
+                stack.link.remove()
+            else:
+                stack.link.insert()
+            return True
+        return False
+
+    def started(_app: object) -> None:
+        from kivy.core.window import Window
+
+        Window.bind(on_keyboard=on_key)
+        stack.link.insert()
+
+    appliance.run_window(on_started=started)
+    return 0
+
+
+def run(
+    *,
+    scripted_run: bool,
+    port: int | None = None,
+    screenshots: Path | None = None,
+    ui_scripted: bool = False,
+) -> int:
+    """Run the demo; the exit code says whether the card was unlocked (scripted modes)."""
     try:
         with pcsc.pcsc_context() as context:
             readers = pcsc.list_readers(context)
@@ -82,50 +339,41 @@ def run(*, scripted: bool, port: int | None = None) -> int:
     if not any("Virtual PCD" in r for r in readers):
         _say("No vpcd reader found. Install vsmartcard-vpcd and restart pcscd.")
         return 3
-    events: queue.Queue[ReaderEvent] = queue.Queue()
-    watcher = ReaderWatcher(events.put, poll_ms=500)
-    watcher.start()
-    _say("0. Making a test SITHS PKI and personalising a virtual SITHS card...")
-    pki = SithsTestPki.generate()
-    card = VirtualSithsCard(
-        SithsCardState.issue(SithsHolder(), pki, puk=DEMO_PUK, identification_tries_left=0)
-    )
-    trust = TrustStore([pki.root], [pki.issuing])
-    link = VpcdLink(card, port=port or DEFAULT_PORT)
+    if not scripted_run and not ui_scripted and not os.environ.get("DISPLAY"):
+        shots = screenshots or Path(tempfile.mkdtemp(prefix="kiosk-demo-screens-"))
+        _say("No display here: running the scripted unlock in the kiosk window on a virtual")
+        _say(f"screen (Xvfb) instead; screenshots go to {shots}")
+        if shutil.which("xvfb-run") is None:
+            _say("xvfb-run is missing (Debian package xvfb); use --scripted instead.")
+            return 3
+        command = [
+            "xvfb-run",
+            "-a",
+            "-s",
+            "-screen 0 1280x720x24",
+            sys.executable,
+            "-m",
+            "kiosk.cli",
+            "demo",
+            "--ui-scripted",
+            "--screenshots",
+            str(shots),
+        ]
+        if port:
+            command += ["--port", str(port)]
+        return subprocess.call(command)
+    stack = DemoStack.start(port)
+    appliance = Appliance.build(parse(stack.config_text)).start()
     try:
-        _say("1. Inserting the card; its identification PIN is blocked...")
-        link.insert()
-        reader = _wait_for_insert(events, card.atr)
-        _say(f"   The reader watcher saw the card in {reader!r}.")
-        with PcscConnection(reader) as connection:
-            session = open_session(connection)
-            if isinstance(session, SithsSession):
-                info = session.card_info(trust)
-                _say(
-                    f"   Card {info.card_number}: {info.holder_name} ({info.hsa_id}), "
-                    f"{info.organisation}, valid to {info.valid_to:%Y-%m-%d}."
-                )
-                verdict = (
-                    ", ".join(p.value for p in info.problems) or "it chains to the trust anchors"
-                )
-                _say(f"   Certificates: {verdict}.")
-            for status in session.pin_statuses():
-                state = "BLOCKED" if status.blocked else f"{status.tries_left} tries left"
-                _say(f"   {status.name}: {state}")
-            _say(f"2. The holder's PUK letter says {DEMO_PUK}.")
-            new_pin = _new_pin(scripted)
-            pin_name = session.unblockable_pins()[0]
-            with connection.transaction():
-                session.unblock_pin(pin_name, DEMO_PUK, new_pin, safety_margin=1)
-                session.verify(pin_name, new_pin)
-                session.logout()
-            after = session.pin_statuses()[0]
-        _say(f"3. Unblocked: {after.name} has {after.tries_left} tries left; the new PIN verifies.")
-        return 0 if not after.blocked else 1
-    except (CardError, TimeoutError) as error:
-        _say(f"The demo failed: {explain(error) if isinstance(error, CardError) else error}")
+        if scripted_run:
+            return scripted(stack, appliance)
+        if ui_scripted:
+            shots = screenshots or Path(tempfile.mkdtemp(prefix="kiosk-demo-screens-"))
+            return _ui_scripted(stack, appliance, shots)
+        return _interactive(stack, appliance)
+    except (RuntimeError, TimeoutError) as error:
+        _say(f"The demo failed: {error}")
         return 1
     finally:
-        link.remove()
-        watcher.stop()
-        _say("4. Card removed. Demo over.")
+        appliance.stop()
+        stack.stop()

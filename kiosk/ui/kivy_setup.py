@@ -8,11 +8,13 @@ import os
 def configure(*, fullscreen: bool, size: tuple[int, int] = (800, 480)) -> None:
     """Fullscreen and borderless in production; no escape key, no settings, no console noise."""
     os.environ.setdefault("KIVY_NO_ARGS", "1")
+    os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
     os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
     os.environ.setdefault("KIVY_NO_FILELOG", "1")
     from kivy.config import Config
 
     Config.set("kivy", "exit_on_escape", "0")
+    Config.set("kivy", "log_level", "warning")
     Config.set("kivy", "keyboard_mode", "system")
     Config.set("input", "mouse", "mouse,disable_multitouch")
     if fullscreen:

@@ -1,0 +1,106 @@
+"""The kiosk appliance wired together for ``kiosk run``.
+
+Configuration -> card service client, trust anchors, controller, reader
+watcher, and the Kivy window.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hw.reader_watcher import ReaderWatcher
+from hw.siths.trust import TrustStore
+from kiosk.cardservice_client import CardServiceClient
+from kiosk.config import KioskConfig
+from kiosk.controller import Controller, ReportSink
+from kiosk.flow.machine import FlowConfig
+
+log = logging.getLogger(__name__)
+
+_TIMEOUT_FIELDS = {
+    "read": "read_timeout",
+    "summary": "summary_timeout",
+    "service": "service_timeout",
+    "pin": "pin_timeout",
+    "unlock": "unlock_timeout",
+    "session_ceiling": "session_ceiling",
+}
+
+
+def flow_config(config: KioskConfig) -> FlowConfig:
+    """Timeouts and PUK margin from the configuration file."""
+    values = {_TIMEOUT_FIELDS[key]: value for key, value in config.timeouts.items()}
+    return FlowConfig(puk_margin=config.puk_margin, **values)
+
+
+def log_report(report: object) -> None:
+    """Default event sink until telemetry exists: the journal (never a PIN: reports have none)."""
+    log.info("session event: %s", report)
+
+
+@dataclass
+class Appliance:
+    """Everything ``kiosk run`` starts, in the order it starts it."""
+
+    config: KioskConfig
+    client: CardServiceClient
+    controller: Controller
+    watcher: ReaderWatcher
+
+    @classmethod
+    def build(cls, config: KioskConfig, *, sink: ReportSink = log_report) -> Appliance:
+        """Wire the parts; reads the trust anchors (missing ones mean "not provisioned")."""
+        service = config.card_service
+        client = CardServiceClient(
+            service.url,
+            client_cert=(service.client_cert, service.client_key),
+            ca_file=service.ca_file,
+            connect_timeout=service.connect_timeout,
+            read_timeout=service.read_timeout,
+        )
+        try:
+            trust = TrustStore.from_pem_files(config.trust_anchors)
+        except (OSError, ValueError) as error:
+            log.error("SITHS trust anchors unusable (%s); the kiosk is out of service", error)
+            trust = None
+        controller = Controller(
+            client=client,
+            trust=trust,  # type: ignore[arg-type]  # None only while not provisioned
+            flow_config=flow_config(config),
+            sink=sink,
+            provisioned=lambda: config.provisioned and trust is not None,
+        )
+        watcher = ReaderWatcher(controller.on_reader_event)
+        return cls(config, client, controller, watcher)
+
+    def start(self) -> Appliance:
+        """Start the controller, then the reader watcher."""
+        self.controller.start()
+        self.watcher.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop everything."""
+        self.watcher.stop()
+        self.controller.stop()
+        self.client.close()
+
+    def run_window(self, on_started: Callable[[object], None] | None = None) -> None:
+        """Show the touchscreen UI until the app stops (blocks the main thread)."""
+        from kiosk.ui import kivy_setup
+
+        kivy_setup.configure(fullscreen=self.config.fullscreen)
+        from kiosk.ui.app import KioskApp
+
+        app = KioskApp(
+            initial=self.controller.state,
+            send=self.controller.dispatch,
+            language=self.config.language,
+            scrambled=self.config.scramble_keypad,
+            on_started=on_started,
+        )
+        self.controller.on_state = app.state_changed
+        app.state_changed(self.controller.state)
+        app.run()
