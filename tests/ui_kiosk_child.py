@@ -1,0 +1,80 @@
+"""The kiosk app in a real window, driven line by line over stdin/stdout by a UI test.
+
+Run by tests/test_ui_unlock.py under Xvfb: ``python -m tests.ui_kiosk_child CONFIG SHOTS``.
+Commands (one a line): ``wait STATE``, ``tap NAME``, ``type DIGITS``, ``qr``,
+``shot LABEL``, ``quit``. Each answers one line: ``ok ...`` or ``error ...``.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+from kiosk.appliance import Appliance
+from kiosk.config import load
+from kiosk.flow import states
+
+STATES = (
+    {name: getattr(states, name) for name in states.__all__}
+    if hasattr(states, "__all__")
+    else {name: value for name, value in vars(states).items() if isinstance(value, type)}
+)
+
+
+def answer(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def main() -> int:
+    config_path, shots = Path(sys.argv[1]), Path(sys.argv[2])
+    appliance = Appliance.build(load(config_path)).start()
+
+    def started(app: object) -> None:
+        from kiosk.ui.scripted import ScriptedPerson
+
+        person = ScriptedPerson(app, shots)  # type: ignore[arg-type]
+
+        def serve() -> None:
+            for line in sys.stdin:
+                verb, _, argument = line.strip().partition(" ")
+                try:
+                    if verb == "wait":
+                        kind = STATES[argument]
+                        state = appliance.controller.wait_for(
+                            lambda s, kind=kind: isinstance(s, kind | states.Failed), 60
+                        )
+                        person.wait_shown(type(state))
+                        reason = getattr(state, "reason", "")
+                        answer(f"ok {type(state).__name__} {reason}".strip())
+                    elif verb == "tap":
+                        person.tap(argument)
+                        answer("ok")
+                    elif verb == "type":
+                        person.type_digits(argument)
+                        answer("ok")
+                    elif verb == "qr":
+                        answer(f"ok {person.read_qr()}")
+                    elif verb == "shot":
+                        answer(f"ok {person.screenshot(argument)}")
+                    elif verb == "quit":
+                        break
+                    else:
+                        answer(f"error unknown command {verb!r}")
+                except Exception as error:
+                    answer(f"error {type(error).__name__}: {error}")
+            person.on_main(app.stop)  # type: ignore[attr-defined]
+
+        threading.Thread(target=serve, daemon=True).start()
+
+    try:
+        appliance.run_window(on_started=started)
+    finally:
+        appliance.stop()
+    answer("ok bye")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
