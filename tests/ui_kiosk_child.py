@@ -15,11 +15,7 @@ from kiosk.appliance import Appliance
 from kiosk.config import load
 from kiosk.flow import states
 
-STATES = (
-    {name: getattr(states, name) for name in states.__all__}
-    if hasattr(states, "__all__")
-    else {name: value for name, value in vars(states).items() if isinstance(value, type)}
-)
+STATES = {name: value for name, value in vars(states).items() if isinstance(value, type)}
 
 
 def answer(text: str) -> None:
