@@ -23,6 +23,28 @@ def answer(text: str) -> None:
     sys.stdout.flush()
 
 
+def bench_qr(person: object, rounds: int) -> str:
+    """Median milliseconds to draw one new QR frame (bench/ui_figures.py)."""
+    import statistics
+    import time
+
+    from kiosk.login_qr import qr_content
+    from kiosk.ui.qr_widget import QrWidget
+
+    def draw() -> float:
+        widget = QrWidget(size=(300, 300))
+        times = []
+        for second in range(rounds):
+            start = time.perf_counter()
+            widget.show(
+                qr_content("mobiltsiths", "0f3c2a9e-6b1d-4c55-9e0a-5d2f1b7c8e43", "secret", second)
+            )
+            times.append(time.perf_counter() - start)
+        return statistics.median(times) * 1000
+
+    return f"{person.on_main(draw):.2f}"  # type: ignore[attr-defined]
+
+
 def main() -> int:
     config_path, shots = Path(sys.argv[1]), Path(sys.argv[2])
     appliance = Appliance.build(load(config_path)).start()
@@ -54,6 +76,8 @@ def main() -> int:
                         answer(f"ok {person.read_qr()}")
                     elif verb == "shot":
                         answer(f"ok {person.screenshot(argument)}")
+                    elif verb == "bench-qr":
+                        answer(f"ok {bench_qr(person, int(argument or 50))}")
                     elif verb == "quit":
                         break
                     else:
