@@ -160,3 +160,14 @@ def test_card_that_needs_an_id_administrator(kiosk_window, cardservice, make_sit
     window.ask("tap unlock_mobile")
     assert window.ask("wait Failed") == "Failed needs-id-administrator"
     window.ask("shot needs-id-administrator")
+
+
+def test_language_toggle_and_no_way_out(kiosk_window):
+    open_window, _holder = kiosk_window
+    window = open_window()
+    window.ask("wait Idle")
+    assert window.ask("language") == "sv"  # Swedish first
+    window.ask("tap language")
+    assert window.ask("language") == "en"
+    assert window.ask("try-to-leave") == "still-open"  # Escape and close are refused
+    assert window.ask("wait Idle") == "Idle"  # and the kiosk keeps running

@@ -23,6 +23,19 @@ def answer(text: str) -> None:
     sys.stdout.flush()
 
 
+def try_to_leave(person: object, app: object) -> str:
+    """Press Escape and ask the window to close, as a passer-by might; report if it is open."""
+
+    def attempt() -> str:
+        from kivy.core.window import Window
+
+        Window.dispatch("on_keyboard", 27, 9, None, [])  # Escape
+        refused = Window.dispatch("on_request_close")
+        return "still-open" if refused and app.root is not None else "left"  # type: ignore[attr-defined]
+
+    return person.on_main(attempt)  # type: ignore[attr-defined]
+
+
 def bench_qr(person: object, rounds: int) -> str:
     """Median milliseconds to draw one new QR frame (bench/ui_figures.py)."""
     import statistics
@@ -76,6 +89,10 @@ def main() -> int:
                         answer(f"ok {person.read_qr()}")
                     elif verb == "shot":
                         answer(f"ok {person.screenshot(argument)}")
+                    elif verb == "language":
+                        answer(f"ok {person.on_main(lambda: app.language)}")  # type: ignore[attr-defined]
+                    elif verb == "try-to-leave":
+                        answer(f"ok {try_to_leave(person, app)}")
                     elif verb == "bench-qr":
                         answer(f"ok {bench_qr(person, int(argument or 50))}")
                     elif verb == "quit":
