@@ -12,7 +12,11 @@ from kiosk.login_qr import QrAnimation
 from kiosk.unlock_crypto import EnvelopeError, UnlockKey, associated_data, seal
 
 HOLDER = SithsHolder()
-LATER = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2)
+
+
+def later() -> dt.datetime:
+    """An expiry two minutes from now (computed per use: the suite runs for minutes)."""
+    return dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2)
 
 
 def test_envelope_opens_only_with_its_own_key_and_only_once():
@@ -22,10 +26,10 @@ def test_envelope_opens_only_with_its_own_key_and_only_once():
 
     envelope = seal(public_key_from_b64(mine.public_b64), b"12345678", aad)
     with pytest.raises(EnvelopeError):
-        other.open(envelope, aad, expires_at=LATER)
-    assert mine.open(envelope, aad, expires_at=LATER) == b"12345678"
+        other.open(envelope, aad, expires_at=later())
+    assert mine.open(envelope, aad, expires_at=later()) == b"12345678"
     with pytest.raises(EnvelopeError, match="already used"):
-        mine.open(envelope, aad, expires_at=LATER)
+        mine.open(envelope, aad, expires_at=later())
 
 
 def test_envelope_bound_to_card_and_login():
@@ -36,7 +40,9 @@ def test_envelope_bound_to_card_and_login():
     envelope = seal(public_key_from_b64(key.public_b64), b"12345678", aad)
     with pytest.raises(EnvelopeError):
         key.open(
-            envelope, associated_data("u1", "9999", "o1", "2030-01-01T00:00:00Z"), expires_at=LATER
+            envelope,
+            associated_data("u1", "9999", "o1", "2030-01-01T00:00:00Z"),
+            expires_at=later(),
         )
 
 
@@ -52,7 +58,7 @@ def test_expired_envelope_is_refused():
 )
 def test_malformed_envelopes_are_typed_errors(envelope):
     with pytest.raises(EnvelopeError):
-        UnlockKey().open(envelope, b"aad", expires_at=LATER)
+        UnlockKey().open(envelope, b"aad", expires_at=later())
 
 
 def approved_login(cardservice):
@@ -89,8 +95,8 @@ def test_captured_credential_cannot_be_opened_by_another_unlock(cardservice):
     ).json()
     aad = associated_data(raw["unlockId"], HOLDER.card_number, login.order_ref, raw["expiresAt"])
     with pytest.raises(EnvelopeError):
-        key_b.open(raw["envelope"], aad, expires_at=LATER)
-    assert key_a.open(raw["envelope"], aad, expires_at=LATER) == b"12345678"
+        key_b.open(raw["envelope"], aad, expires_at=later())
+    assert key_a.open(raw["envelope"], aad, expires_at=later()) == b"12345678"
 
 
 def test_one_credential_per_login(cardservice):
