@@ -69,19 +69,7 @@ def main() -> None:
     service.register(holder)
     (work / "siths.pem").write_bytes(pki.anchors_pem() + pki.intermediates_pem())
     config = work / "kiosk.toml"
-    config.write_text(f"""
-[kiosk]
-id = "{KIOSK_ID}"
-location = "bench"
-fullscreen = false
-[card_service]
-url = "{service.url}"
-ca_file = "{service.pki.service_ca}"
-client_cert = "{service.pki.kiosk_cert(KIOSK_ID)}"
-client_key = "{service.pki.kiosk_key(KIOSK_ID)}"
-[cards]
-trust_anchors = ["{work / "siths.pem"}"]
-""")
+    config.write_text(service.kiosk_config(work / "siths.pem"))
     from hw.vcard.vpcd import VpcdLink
 
     card = VirtualSithsCard(SithsCardState.issue(holder, pki, identification_tries_left=0))

@@ -167,6 +167,28 @@ def parse(text: str) -> KioskConfig:
     return config
 
 
+def render(
+    *,
+    kiosk_id: str,
+    location: str,
+    url: str,
+    ca_file: Path,
+    client_cert: Path,
+    client_key: Path,
+    trust_anchors: list[Path],
+    fullscreen: bool = True,
+) -> str:
+    """A configuration file's text (the demo, the tests and the technician's tool write it)."""
+    anchors = ", ".join(f'"{path}"' for path in trust_anchors)
+    return (
+        f'[kiosk]\nid = "{kiosk_id}"\nlocation = "{location}"\n'
+        f"fullscreen = {'true' if fullscreen else 'false'}\n\n"
+        f'[card_service]\nurl = "{url}"\nca_file = "{ca_file}"\n'
+        f'client_cert = "{client_cert}"\nclient_key = "{client_key}"\n\n'
+        f"[cards]\ntrust_anchors = [{anchors}]\n"
+    )
+
+
 def load(path: Path = DEFAULT_PATH) -> KioskConfig:
     """Read and validate the file; errors name the file and the key."""
     try:

@@ -43,7 +43,7 @@ from hw.vcard.siths_card import SithsCardState, VirtualSithsCard
 from hw.vcard.siths_pki import SithsHolder, SithsTestPki
 from hw.vcard.vpcd import DEFAULT_PORT, VpcdLink
 from kiosk.appliance import Appliance
-from kiosk.config import parse
+from kiosk.config import parse, render
 from kiosk.flow import events as ev
 from kiosk.flow.states import CardSummary, Done, Failed, LoginQr, NewPin, State
 from kiosk.login_qr import QrAnimation
@@ -108,21 +108,16 @@ class DemoStack:
             SithsCardState.issue(holder, pki, puk=DEMO_PUK, identification_tries_left=0)
         )
         link = VpcdLink(card, port=port or DEFAULT_PORT)
-        config_text = f"""
-[kiosk]
-id = "{KIOSK_ID}"
-location = "Demo, entrance A"
-fullscreen = false
-
-[card_service]
-url = "{server.url}"
-ca_file = "{tls.service_ca}"
-client_cert = "{tls.kiosk_cert(KIOSK_ID)}"
-client_key = "{tls.kiosk_key(KIOSK_ID)}"
-
-[cards]
-trust_anchors = ["{folder / "siths-root.pem"}", "{folder / "siths-issuing.pem"}"]
-"""
+        config_text = render(
+            kiosk_id=KIOSK_ID,
+            location="Demo, entrance A",
+            url=server.url,
+            ca_file=tls.service_ca,
+            client_cert=tls.kiosk_cert(KIOSK_ID),
+            client_key=tls.kiosk_key(KIOSK_ID),
+            trust_anchors=[folder / "siths-root.pem", folder / "siths-issuing.pem"],
+            fullscreen=False,
+        )
         return cls(
             folder, holder, card, link, server, store, mailer, smtp, config_text, tls.service_ca
         )

@@ -11,7 +11,6 @@ import threading
 
 import pytest
 
-from tests.harness.cardservice import KIOSK_ID
 from tests.harness.xvfb import Xvfb
 
 pytestmark = [pytest.mark.ui, pytest.mark.pcsc]
@@ -63,23 +62,8 @@ def kiosk_window(xvfb, pcscd, cardservice, siths_pki, tmp_path, standard_siths_c
     holder, _ = standard_siths_certificates
     cardservice.register(holder, secret=b"12345678")
     (tmp_path / "siths.pem").write_bytes(siths_pki.anchors_pem() + siths_pki.intermediates_pem())
-    pki = cardservice.pki
     config = tmp_path / "kiosk.toml"
-    config.write_text(f"""
-[kiosk]
-id = "{KIOSK_ID}"
-location = "UI test"
-fullscreen = false
-
-[card_service]
-url = "{cardservice.url}"
-ca_file = "{pki.service_ca}"
-client_cert = "{pki.kiosk_cert(KIOSK_ID)}"
-client_key = "{pki.kiosk_key(KIOSK_ID)}"
-
-[cards]
-trust_anchors = ["{tmp_path / "siths.pem"}"]
-""")
+    config.write_text(cardservice.kiosk_config(tmp_path / "siths.pem"))
     windows = []
 
     def open_window() -> KioskWindow:

@@ -16,6 +16,7 @@ from cardservice.store import Card, Store
 from cardservice.vault import Vault
 from hw.vcard.siths_pki import SithsHolder
 from kiosk.cardservice_client import CardServiceClient
+from kiosk.config import render
 from tests.harness.smtp_sink import SmtpSink
 
 KIOSK_ID = "kiosk-entre-a"
@@ -89,6 +90,19 @@ class CardServiceHarness:
                 mechanism=mechanism,
                 secret_sealed=self.vault.seal(secret, holder.card_number),
             )
+        )
+
+    def kiosk_config(self, trust_file: Path) -> str:
+        """A kiosk.toml for a windowed kiosk talking to this service."""
+        return render(
+            kiosk_id=KIOSK_ID,
+            location="Test kiosk",
+            url=self.url,
+            ca_file=self.pki.service_ca,
+            client_cert=self.pki.kiosk_cert(KIOSK_ID),
+            client_key=self.pki.kiosk_key(KIOSK_ID),
+            trust_anchors=[trust_file],
+            fullscreen=False,
         )
 
     def phone(self, path: str, body: dict) -> requests.Response:
