@@ -87,7 +87,9 @@ class Appliance:
         self.controller.stop()
         self.client.close()
 
-    def run_window(self, on_started: Callable[[object], None] | None = None) -> None:
+    def run_window(
+        self, on_started: Callable[[object], None] | None = None, *, closable: bool = False
+    ) -> None:
         """Show the touchscreen UI until the app stops (blocks the main thread)."""
         from kiosk.ui import kivy_setup
 
@@ -100,6 +102,7 @@ class Appliance:
             language=self.config.language,
             scrambled=self.config.scramble_keypad,
             on_started=on_started,
+            closable=closable,
         )
         self.controller.on_state = app.state_changed
         app.state_changed(self.controller.state)

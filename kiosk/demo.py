@@ -286,6 +286,7 @@ def _interactive(stack: DemoStack, appliance: Appliance) -> int:
     _say("The kiosk window is open. In it, press:")
     _say("  p  the simulated Mobilt SITHS phone scans the QR on the screen and approves")
     _say("  r  pull the virtual card out / put it back")
+    _say("Close the window to end the demo (a real kiosk's window cannot be closed).")
     _say(f"Phone page (test certificate; your browser will warn): {stack.server.url}/phone")
     _say(f"Holder's personal identity number: {stack.holder.personal_identity_number}")
 
@@ -313,7 +314,7 @@ def _interactive(stack: DemoStack, appliance: Appliance) -> int:
         Window.bind(on_keyboard=on_key)
         stack.link.insert()
 
-    appliance.run_window(on_started=started)
+    appliance.run_window(on_started=started, closable=True)
     return 0
 
 

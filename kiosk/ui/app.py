@@ -37,8 +37,10 @@ class KioskApp(App):
         language: str = "sv",
         scrambled: bool = False,
         on_started: Callable[[KioskApp], None] | None = None,
+        closable: bool = False,
     ) -> None:
         super().__init__()
+        self.closable = closable
         self.state = initial
         self.send = send
         self.language = language
@@ -52,7 +54,8 @@ class KioskApp(App):
     def build(self) -> Widget:
         """The window's widget tree."""
         Window.clearcolor = style.BACKGROUND
-        Window.bind(on_request_close=lambda *_args, **_kw: True)
+        # True = "handled": the close is refused (only the demo's window may be closed).
+        Window.bind(on_request_close=lambda *_args, **_kw: not self.closable)
         root = BoxLayout(orientation="vertical")
         bar = BoxLayout(
             orientation="horizontal", size_hint_y=None, height="52dp", padding=("12dp", "4dp")
