@@ -67,6 +67,7 @@ class Controller:
         self._threads: list[threading.Thread] = []
         self._readers: set[str] = set()
         self._cards: set[str] = set()
+        self._service_up = True  # until the first health check says otherwise
         self._state_changed = threading.Condition()
 
     # -- inputs ------------------------------------------------------------------------
@@ -85,13 +86,13 @@ class Controller:
             self.dispatch(ev.CardRemoved(event.reader))
         elif event.kind is EventKind.READER_ADDED:
             self._readers.add(event.reader)
-            self._check_health()
+            self._report_health()
         elif event.kind is EventKind.READER_REMOVED:
             self._readers.discard(event.reader)
-            self._check_health()
+            self._report_health()
         elif event.kind is EventKind.SERVICE_LOST:
             self._readers.clear()
-            self._check_health()
+            self._report_health()
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -159,15 +160,20 @@ class Controller:
             self._stop.wait(self.health_interval)
 
     def _check_health(self) -> None:
+        """Ask the card service (network: only on the health thread), then report."""
         try:
-            up = self.client.health() == "ok"
+            self._service_up = self.client.health() == "ok"
         except CardServiceError:
-            up = False
+            self._service_up = False
+        self._report_health()
+
+    def _report_health(self) -> None:
+        """Report health with the last known card-service state (no network: any thread)."""
         self.dispatch(
             ev.ServiceHealth(
                 reader_present=bool(self._readers),
                 provisioned=self.provisioned(),
-                card_service_up=up,
+                card_service_up=self._service_up,
             )
         )
 
