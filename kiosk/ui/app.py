@@ -22,6 +22,7 @@ from kiosk.flow import events as ev
 from kiosk.flow.states import LoginQr, State
 from kiosk.ui import style, views
 from kiosk.ui.i18n import LANGUAGES, text
+from kiosk.ui.keypad import Keypad
 
 
 class KioskApp(App):
@@ -121,6 +122,10 @@ class KioskApp(App):
     def _render(self) -> None:
         if isinstance(self.view, views.QrView):
             self.view.close()
+        if self.view is not None:
+            for widget in self.view.walk():
+                if isinstance(widget, Keypad):
+                    widget.clear()  # digits typed on a screen that is going away are dropped
         self.content.clear_widgets()
         self.view = views.build(self.state, self.language, self.send, scrambled=self.scrambled)
         self.content.add_widget(self.view)
