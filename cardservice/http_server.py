@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import sqlite3
 import ssl
 import threading
 from collections.abc import Callable
@@ -138,6 +139,11 @@ class CardServiceHandler(BaseHTTPRequestHandler):
                 body["_kiosk"] = kiosk
             self._send_json(status, route(self, parts, body))
         except Problem as problem:
+            self._send_json(problem.status, problem.to_json(), problem=True)
+        except sqlite3.Error as error:
+            # Disk full, read-only or locked database: refuse cleanly, keep serving.
+            log.error("storage failure on %s %s: %s", method, path, error)
+            problem = Problem("storage-unavailable", "the service's database cannot be written")
             self._send_json(problem.status, problem.to_json(), problem=True)
         except Exception:
             log.exception("internal error on %s %s", method, path)

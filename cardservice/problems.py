@@ -23,6 +23,7 @@ CODES: dict[str, tuple[int, str]] = {
     "qr-invalid": (400, "The QR code is not a login QR code of this service"),
     "qr-stale": (400, "The QR code is too old; scan the code on the screen again"),
     "unknown-identity": (404, "No such identity"),
+    "storage-unavailable": (503, "The card service cannot store its records right now"),
 }
 
 
