@@ -13,6 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# No timing assertions in tests: hypothesis's per-example deadline would be one.
+settings.register_profile("kiosk", deadline=None, print_blob=True)
+settings.load_profile("kiosk")
 
 _WORKDIR = Path(tempfile.mkdtemp(prefix="kiosk-tests-"))
 os.environ["PCSCLITE_CSOCK_NAME"] = str(_WORKDIR / "pcscd" / "run" / "pcscd.comm")
