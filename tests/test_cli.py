@@ -248,3 +248,13 @@ def test_vcard_siths_command_serves_a_blocked_siths_card(pcscd, tmp_path):
         process.terminate()
         out, _ = process.communicate(timeout=20)
     assert "virtual SITHS card 9752000000000000001" in out
+
+
+def test_kiosk_run_with_a_broken_configuration_names_the_key(pcscd, tmp_path):
+    config = tmp_path / "kiosk.toml"
+    config.write_text('[kiosk]\nid = "k"\nlocation = "x"\nlanguage = "fi"\n')
+    result = kiosk(pcscd, "run", "--config", str(config))
+    assert result.returncode == 2
+    assert "kiosk.language" in result.stderr and "Traceback" not in result.stderr
+    missing = kiosk(pcscd, "run", "--config", str(tmp_path / "nope.toml"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
