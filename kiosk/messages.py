@@ -28,44 +28,16 @@ from hw.pins import (
 )
 from hw.siths.trust import CardProblem
 from hw.status_words import ApduError
-
-#: What each card problem means for the holder, Swedish first, then English.
-CARD_PROBLEMS: dict[CardProblem, tuple[str, str]] = {
-    CardProblem.NO_CERTIFICATES: (
-        "Kortet saknar certifikat och kan inte låsas upp här. Kontakta en ID-administratör.",
-        "The card holds no certificates and cannot be unlocked here. Contact an ID administrator.",
-    ),
-    CardProblem.UNTRUSTED_ISSUER: (
-        "Kortet är inte utfärdat av SITHS och kan inte låsas upp här.",
-        "This card was not issued by SITHS and cannot be unlocked here.",
-    ),
-    CardProblem.EXPIRED: (
-        "Kortet har gått ut. Beställ ett nytt kort hos din ID-administratör.",
-        "The card has expired. Order a new card from your ID administrator.",
-    ),
-    CardProblem.NOT_YET_VALID: (
-        "Kortet är inte giltigt ännu. Försök igen när det har börjat gälla.",
-        "The card is not valid yet. Try again once it is.",
-    ),
-    CardProblem.NO_CARD_NUMBER: (
-        "Kortets nummer går inte att läsa. Kontakta en ID-administratör.",
-        "The card number cannot be read from the card. Contact an ID administrator.",
-    ),
-    CardProblem.NO_HSA_ID: (
-        "Kortet saknar HSA-id och kan inte låsas upp här. Kontakta en ID-administratör.",
-        "The card has no HSA-ID and cannot be unlocked here. Contact an ID administrator.",
-    ),
-    CardProblem.INCONSISTENT: (
-        "Kortets certifikat hör inte ihop. Kontakta en ID-administratör.",
-        "The card's certificates do not match each other. Contact an ID administrator.",
-    ),
-}
+from kiosk.ui.i18n import text
 
 
 def explain_problem(problem: CardProblem, language: str = "sv") -> str:
-    """What a card problem means for the holder, in Swedish ("sv") or English ("en")."""
-    swedish, english = CARD_PROBLEMS[problem]
-    return swedish if language == "sv" else english
+    """What a card problem means for the holder, in Swedish ("sv") or English ("en").
+
+    The words are the kiosk screen's own (``reason.<code>`` in the translation files),
+    so the command line and the touchscreen never say it differently.
+    """
+    return text(language, f"reason.{problem.value}")
 
 
 def explain(error: CardError) -> str:
