@@ -28,12 +28,12 @@ from hw.pcsc import PcscConnection  # noqa: E402
 from hw.profiles import open_session  # noqa: E402
 from hw.reader_events import EventKind, ReaderEvent  # noqa: E402
 from hw.reader_watcher import ReaderWatcher  # noqa: E402
-from hw.vcard.card import VirtualCard  # noqa: E402
-from hw.vcard.piv_card import PivCardState, VirtualPivCard  # noqa: E402
-from hw.vcard.piv_objects import standard_objects  # noqa: E402
-from hw.vcard.siths_card import SithsCardState, VirtualSithsCard  # noqa: E402
-from hw.vcard.siths_pki import SithsHolder, SithsTestPki  # noqa: E402
-from hw.vcard.vpcd import VpcdLink  # noqa: E402
+from sim.siths_pki import SithsHolder, SithsTestPki  # noqa: E402
+from sim.vcard.card import VirtualCard  # noqa: E402
+from sim.vcard.piv_card import PivCardState, VirtualPivCard  # noqa: E402
+from sim.vcard.piv_objects import standard_objects  # noqa: E402
+from sim.vcard.siths_card import SithsCardState, VirtualSithsCard  # noqa: E402
+from sim.vcard.vpcd import VpcdLink  # noqa: E402
 from tests.harness.pcscd import PrivatePcscd  # noqa: E402
 
 

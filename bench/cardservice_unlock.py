@@ -21,15 +21,15 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
-from cardservice.dev_pki import write_dev_pki  # noqa: E402
 from cardservice.http_server import CardServiceServer, server_tls_context  # noqa: E402
 from cardservice.mailer import Mailer  # noqa: E402
 from cardservice.service import CardService  # noqa: E402
 from cardservice.store import Card, Store  # noqa: E402
 from cardservice.vault import Vault  # noqa: E402
 from kiosk.cardservice_client import CardServiceClient  # noqa: E402
-from kiosk.login_qr import QrAnimation  # noqa: E402
-from kiosk.unlock_crypto import UnlockKey  # noqa: E402
+from protocol.credential import UnlockKey  # noqa: E402
+from protocol.login_qr import QrAnimation  # noqa: E402
+from sim.dev_pki import write_dev_pki  # noqa: E402
 from tests.harness.smtp_sink import free_port  # noqa: E402
 
 KIOSK = "kiosk-bench"

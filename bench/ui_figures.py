@@ -21,10 +21,10 @@ sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)
 
 import tests.conftest as shared  # noqa: E402  (sets PCSCLITE_CSOCK_NAME first)
-from cardservice.dev_pki import write_dev_pki  # noqa: E402
 from cardservice.service import ServiceConfig  # noqa: E402
-from hw.vcard.siths_card import SithsCardState, VirtualSithsCard  # noqa: E402
-from hw.vcard.siths_pki import SithsHolder, SithsTestPki  # noqa: E402
+from sim.dev_pki import write_dev_pki  # noqa: E402
+from sim.siths_pki import SithsHolder, SithsTestPki  # noqa: E402
+from sim.vcard.siths_card import SithsCardState, VirtualSithsCard  # noqa: E402
 from tests.harness.cardservice import KIOSK_ID, CardServiceHarness  # noqa: E402
 from tests.harness.pcscd import PrivatePcscd  # noqa: E402
 from tests.harness.smtp_sink import SmtpSink  # noqa: E402
@@ -70,7 +70,7 @@ def main() -> None:
     (work / "siths.pem").write_bytes(pki.anchors_pem() + pki.intermediates_pem())
     config = work / "kiosk.toml"
     config.write_text(service.kiosk_config(work / "siths.pem"))
-    from hw.vcard.vpcd import VpcdLink
+    from sim.vcard.vpcd import VpcdLink
 
     card = VirtualSithsCard(SithsCardState.issue(holder, pki, identification_tries_left=0))
     link = VpcdLink(card, port=daemon.slot_port(0))

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import requests
 
-from cardservice.dev_pki import write_dev_pki
 from cardservice.http_server import CardServiceServer, server_tls_context
 from cardservice.mailer import Mailer
 from cardservice.service import CardService, ServiceConfig
@@ -166,10 +165,6 @@ def build_parser() -> argparse.ArgumentParser:
     maintenance = with_state(commands.add_parser("maintenance", help="refuse kiosks (on/off)"))
     maintenance.add_argument("state", choices=("on", "off"))
 
-    pki = commands.add_parser("dev-pki", help="write development TLS certificates")
-    pki.add_argument("directory", type=Path)
-    pki.add_argument("--kiosk", action="append", default=[], help="kiosk id (repeatable)")
-
     phone = commands.add_parser("phone", help="the command-line simulated phone")
     phone.add_argument("--url", required=True, help="card service base URL")
     phone.add_argument("--ca", type=Path, required=True, help="the service's CA (PEM)")
@@ -192,10 +187,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _add_card(args)
     if args.command == "phone":
         return _phone(args)
-    if args.command == "dev-pki":
-        files = write_dev_pki(args.directory, args.kiosk)
-        print(f"wrote development certificates to {files.directory}")
-        return 0
     store, _vault = open_state(args.state_dir)
     if args.command == "add-kiosk":
         store.add_kiosk(args.kiosk_id, args.location)

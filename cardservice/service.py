@@ -20,9 +20,9 @@ from cardservice.mailer import Mailer, compose_unlock_notice
 from cardservice.problems import Problem
 from cardservice.store import Card, Login, Store, Unlock
 from cardservice.vault import Vault
-from hw.siths.admin_key import CHALLENGE_LENGTH, admin_cryptogram
-from kiosk.login_qr import DEFAULT_PREFIX, frame_is_authentic, parse_qr_content
-from kiosk.unlock_crypto import associated_data, public_key_from_b64, seal, unb64
+from protocol.admin_key import CHALLENGE_LENGTH, admin_cryptogram
+from protocol.credential import associated_data, public_key_from_b64, seal, unb64
+from protocol.login_qr import DEFAULT_PREFIX, frame_is_authentic, parse_qr_content
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from kiosk.cardservice_errors import (
 )
 from kiosk.flow import events as ev
 from kiosk.flow.model import CardFacts, PinFacts
-from kiosk.unlock_crypto import UnlockKey
+from protocol.credential import UnlockKey
 
 log = logging.getLogger(__name__)
 

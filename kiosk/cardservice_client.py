@@ -32,7 +32,7 @@ from kiosk.cardservice_errors import (
     CardServiceUnreachable,
     problem_error,
 )
-from kiosk.unlock_crypto import EnvelopeError, UnlockKey, associated_data, b64
+from protocol.credential import EnvelopeError, UnlockKey, associated_data, b64
 
 
 @dataclass(frozen=True)

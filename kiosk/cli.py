@@ -1,4 +1,8 @@
-"""The ``kiosk`` command: ``card status``, ``card unblock``, ``vcard piv``, ``demo``."""
+"""The ``kiosk`` command: ``run``, ``card status``, ``card unblock``; developer commands.
+
+``demo``, ``vcard`` and ``dev-pki`` are developer commands that live in :mod:`sim`;
+this module hands them over without importing :mod:`sim` for anything else.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from cryptography import x509
 
 from hw.errors import CardError, NoCard, PcscUnavailable, ReaderUnavailable
 from hw.siths.trust import TrustStore
-from kiosk import card_commands, vcard_command
+from kiosk import card_commands
 from kiosk.config import DEFAULT_PATH as DEFAULT_CONFIG
 from kiosk.messages import explain
 
@@ -22,6 +26,13 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NO_SERVICE = 3
+
+#: Subcommands served by :mod:`sim` (not part of the appliance image).
+DEVELOPER_COMMANDS = {
+    "demo": "the demo: a virtual card unblocked end to end (--scripted: no person needed)",
+    "vcard": "serve a virtual card into vpcd (piv | siths)",
+    "dev-pki": "write development TLS certificates for a card service and kiosks",
+}
 
 
 def _print_status(as_json: bool, trust_files: list[Path]) -> int:
@@ -123,6 +134,16 @@ def _run_appliance(path: Path) -> int:
     return EXIT_OK
 
 
+def _developer_command(name: str, rest: list[str]) -> int:
+    """Hand a developer command to :mod:`sim` (the demo command: its one importer here)."""
+    try:
+        from sim import cli as sim_cli
+    except ImportError:
+        print(f"kiosk {name}: not installed on this unit (developer command)", file=sys.stderr)
+        return EXIT_USAGE
+    return sim_cli.main([name, *rest])
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
     parser = argparse.ArgumentParser(prog="kiosk", description="SITHS card unlock kiosk")
@@ -152,20 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="PUK tries never to spend (default %(default)s; 0 allows unknown counts)",
     )
 
-    vcard = commands.add_parser("vcard", help="serve a virtual card into vpcd")
-    vcard_kinds = vcard.add_subparsers(dest="vcard_kind", required=True)
-    vcard_command.add_piv_arguments(vcard_kinds.add_parser("piv", help="a virtual PIV card"))
-    vcard_command.add_siths_arguments(
-        vcard_kinds.add_parser("siths", help="a virtual SITHS card (with a fresh test PKI)")
-    )
-
-    demo = commands.add_parser("demo", help="the demo: a virtual card unblocked end to end")
-    demo.add_argument(
-        "--scripted", action="store_true", help="no person needed; exit 0 only if unlocked"
-    )
-    demo.add_argument("--port", type=int, help="vpcd port (default: Debian's 35963)")
-    demo.add_argument("--screenshots", type=Path, help="where the screen-less run saves them")
-    demo.add_argument("--ui-scripted", action="store_true", help=argparse.SUPPRESS)
+    for name, about in DEVELOPER_COMMANDS.items():
+        # Parsed by sim.cli; add_help=False passes --help through to it.
+        commands.add_parser(name, help=about, add_help=False)
 
     run = commands.add_parser("run", help="the kiosk appliance (touchscreen UI)")
     run.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="kiosk.toml path")
@@ -174,12 +184,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command not in DEVELOPER_COMMANDS:
+        parser.error("unrecognized arguments: " + " ".join(extra))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        if args.command in DEVELOPER_COMMANDS:
+            return _developer_command(args.command, extra)
         if args.command == "card" and args.card_command == "status":
             return _print_status(args.json, args.trust)
         if args.command == "card" and args.card_command == "unblock":
@@ -187,22 +202,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("kiosk card unblock: --puk-margin cannot be negative", file=sys.stderr)
                 return EXIT_USAGE
             return _unblock(args)
-        if args.command == "vcard":
-            build = (
-                vcard_command.piv_card_from_arguments
-                if args.vcard_kind == "piv"
-                else vcard_command.siths_card_from_arguments
-            )
-            return vcard_command.serve(args, build)
-        if args.command == "demo":
-            from kiosk import demo
-
-            return demo.run(
-                scripted_run=args.scripted,
-                port=args.port,
-                screenshots=args.screenshots,
-                ui_scripted=args.ui_scripted,
-            )
         if args.command == "run":
             return _run_appliance(args.config)
     except (PcscUnavailable, ReaderUnavailable, NoCard) as error:

@@ -22,17 +22,17 @@ settings.load_profile("kiosk")
 _WORKDIR = Path(tempfile.mkdtemp(prefix="kiosk-tests-"))
 os.environ["PCSCLITE_CSOCK_NAME"] = str(_WORKDIR / "pcscd" / "run" / "pcscd.comm")
 
-from cardservice.dev_pki import DevPkiFiles, write_dev_pki  # noqa: E402
 from cardservice.service import ServiceConfig  # noqa: E402
 from hw import pcsc  # noqa: E402  (after the socket variable is set)
 from hw.siths.certificates import CertificateRole  # noqa: E402
 from hw.siths.trust import TrustStore  # noqa: E402
-from hw.vcard.card import VirtualCard  # noqa: E402
-from hw.vcard.piv_card import PivCardState, VirtualPivCard  # noqa: E402
-from hw.vcard.piv_objects import standard_objects  # noqa: E402
-from hw.vcard.siths_card import SithsCardState, VirtualSithsCard  # noqa: E402
-from hw.vcard.siths_pki import SithsHolder, SithsTestPki  # noqa: E402
-from hw.vcard.vpcd import VpcdLink  # noqa: E402
+from sim.dev_pki import DevPkiFiles, write_dev_pki  # noqa: E402
+from sim.siths_pki import SithsHolder, SithsTestPki  # noqa: E402
+from sim.vcard.card import VirtualCard  # noqa: E402
+from sim.vcard.piv_card import PivCardState, VirtualPivCard  # noqa: E402
+from sim.vcard.piv_objects import standard_objects  # noqa: E402
+from sim.vcard.siths_card import SithsCardState, VirtualSithsCard  # noqa: E402
+from sim.vcard.vpcd import VpcdLink  # noqa: E402
 from tests.harness.cardservice import KIOSK_ID, CardServiceHarness  # noqa: E402
 from tests.harness.pcscd import PrivatePcscd  # noqa: E402
 from tests.harness.smtp_sink import SmtpSink  # noqa: E402

@@ -11,7 +11,7 @@ from hw.piv import constants as c
 from hw.piv.session import PivSession
 from hw.reader_events import EventKind
 from hw.reader_watcher import ReaderWatcher
-from hw.vcard.piv_card import DEFAULT_PUK
+from sim.vcard.piv_card import DEFAULT_PUK
 from tests.conftest import card_present, piv_state
 from tests.harness.events import EventRecorder, is_kind
 from tests.harness.waiting import wait_for

@@ -126,7 +126,7 @@ def test_bad_gateway_is_retried_then_reported(misbehaving):
 
 
 def test_service_with_an_untrusted_certificate(cardservice, tmp_path):
-    from cardservice.dev_pki import write_dev_pki
+    from sim.dev_pki import write_dev_pki
 
     other = write_dev_pki(tmp_path / "other", [])
     client = CardServiceClient(

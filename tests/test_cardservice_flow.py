@@ -9,10 +9,10 @@ import pytest
 from hw.pcsc import PcscConnection
 from hw.profiles import open_session
 from hw.siths.session import SithsSession
-from hw.vcard.siths_card import IDENTIFICATION_PIN_LABEL, SIGNATURE_PIN_LABEL
-from hw.vcard.siths_pki import SithsHolder
-from kiosk.login_qr import QrAnimation
-from kiosk.unlock_crypto import UnlockKey
+from protocol.credential import UnlockKey
+from protocol.login_qr import QrAnimation
+from sim.siths_pki import SithsHolder
+from sim.vcard.siths_card import IDENTIFICATION_PIN_LABEL, SIGNATURE_PIN_LABEL
 from tests.harness.cardservice import KIOSK_LOCATION
 
 pytestmark = pytest.mark.pcsc

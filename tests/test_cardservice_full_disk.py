@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from cardservice.service import ServiceConfig
-from hw.vcard.siths_pki import SithsHolder
 from kiosk.cardservice_errors import CardServiceProblem
+from sim.siths_pki import SithsHolder
 from tests.harness.cardservice import CardServiceHarness
 
 HOLDER = SithsHolder()

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from cardservice.login_state import frame_is_fresh
 from cardservice.mailer import Mailer, compose_unlock_notice
 from cardservice.store import Store
-from hw.vcard.siths_pki import SithsHolder
-from kiosk.login_qr import QrAnimation, frame_is_authentic, parse_qr_content, qr_content
+from protocol.login_qr import QrAnimation, frame_is_authentic, parse_qr_content, qr_content
+from sim.siths_pki import SithsHolder
 from tests.harness.smtp_sink import free_port
 
 HOLDER = SithsHolder()

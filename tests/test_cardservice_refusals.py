@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import requests
 
-from hw.vcard.siths_pki import SithsHolder
 from kiosk.cardservice_errors import (
     CardNotRegistered,
     CardServiceProblem,
@@ -17,8 +16,9 @@ from kiosk.cardservice_errors import (
     ServiceInMaintenance,
     TooManyAttempts,
 )
-from kiosk.login_qr import QrAnimation, qr_content
-from kiosk.unlock_crypto import UnlockKey
+from protocol.credential import UnlockKey
+from protocol.login_qr import QrAnimation, qr_content
+from sim.siths_pki import SithsHolder
 
 HOLDER = SithsHolder()
 OTHER = "196001019876"
@@ -51,8 +51,8 @@ def test_kiosk_without_a_client_certificate(registered):
 
 
 def test_kiosk_with_a_certificate_from_another_ca_is_refused_at_tls(registered, tmp_path):
-    from cardservice.dev_pki import write_dev_pki
     from kiosk.cardservice_client import CardServiceClient
+    from sim.dev_pki import write_dev_pki
 
     rogue = write_dev_pki(tmp_path / "rogue", ["kiosk-entre-a"])
     client = CardServiceClient(

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from hw.vcard.piv_card import DEFAULT_PUK
+from sim.vcard.piv_card import DEFAULT_PUK
 from tests.conftest import card_present, piv_state
 from tests.harness.waiting import wait_for
 

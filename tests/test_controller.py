@@ -9,7 +9,7 @@ from hw.reader_watcher import ReaderWatcher
 from kiosk.controller import Controller
 from kiosk.flow import events as ev
 from kiosk.flow.states import CardSummary, Done, Failed, Idle, LoginQr, NewPin, OutOfService
-from kiosk.login_qr import QrAnimation
+from protocol.login_qr import QrAnimation
 from tests.harness.waiting import wait_for
 
 pytestmark = pytest.mark.pcsc

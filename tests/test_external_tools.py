@@ -12,8 +12,8 @@ import subprocess
 
 import pytest
 
-from hw.vcard.piv_card import DEFAULT_PUK
-from hw.vcard.piv_objects import standard_objects
+from sim.vcard.piv_card import DEFAULT_PUK
+from sim.vcard.piv_objects import standard_objects
 from tests.conftest import piv_state
 
 pytestmark = [pytest.mark.pcsc, pytest.mark.tools]

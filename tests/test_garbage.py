@@ -22,8 +22,8 @@ from hw.errors import CardError, TlvError, UnexpectedResponse
 from hw.pcsc import PcscConnection
 from hw.piv import fascn, objects
 from hw.piv.session import PivSession
-from hw.vcard.card import make_atr
-from hw.vcard.vpcd import VpcdLink
+from sim.vcard.card import make_atr
+from sim.vcard.vpcd import VpcdLink
 from tests.conftest import card_present
 from tests.harness.waiting import wait_for
 

@@ -16,8 +16,8 @@ from hw.pins import (
     WrongPuk,
 )
 from hw.piv.session import PivSession
-from hw.vcard.piv_card import DEFAULT_PUK
-from hw.vcard.piv_objects import standard_objects
+from sim.vcard.piv_card import DEFAULT_PUK
+from sim.vcard.piv_objects import standard_objects
 from tests.conftest import piv_state
 
 pytestmark = pytest.mark.pcsc
@@ -162,7 +162,7 @@ def test_secrets_never_reach_the_log(make_piv_slot, caplog):
 
 
 def test_card_without_piv_application_is_unsupported(pcscd):
-    from hw.vcard.vpcd import VpcdLink
+    from sim.vcard.vpcd import VpcdLink
     from tests.conftest import card_present
     from tests.harness.waiting import wait_for
 

@@ -14,9 +14,9 @@ from hw.pcsc import PcscConnection
 from hw.pkcs15 import model
 from hw.siths.session import SithsSession
 from hw.siths.trust import TrustStore
-from hw.vcard.siths_card import SithsCardState, VirtualSithsCard, pkcs15_tree
-from hw.vcard.siths_pki import SithsHolder
-from hw.vcard.vpcd import VpcdLink
+from sim.siths_pki import SithsHolder
+from sim.vcard.siths_card import SithsCardState, VirtualSithsCard, pkcs15_tree
+from sim.vcard.vpcd import VpcdLink
 from tests.conftest import card_present
 from tests.harness.waiting import wait_for
 

@@ -8,16 +8,16 @@ from hw.errors import CardRemoved, UnsupportedCard
 from hw.pcsc import PcscConnection
 from hw.pins import CryptogramRejected, PinPolicyViolation, PukSafetyMargin, WrongPin, WrongPuk
 from hw.profiles import open_session
-from hw.siths.admin_key import admin_cryptogram
 from hw.siths.session import SithsSession
 from hw.siths.trust import CardProblem
-from hw.vcard.siths_card import (
+from protocol.admin_key import admin_cryptogram
+from sim.siths_pki import SithsHolder, SithsTestPki
+from sim.vcard.siths_card import (
     IDENTIFICATION_PIN_LABEL as IDENT,
 )
-from hw.vcard.siths_card import (
+from sim.vcard.siths_card import (
     SIGNATURE_PIN_LABEL as SIGN,
 )
-from hw.vcard.siths_pki import SithsHolder, SithsTestPki
 
 pytestmark = pytest.mark.pcsc
 

@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
-from hw.vcard.siths_pki import SithsHolder
 from kiosk.cardservice_errors import CardServiceProblem
-from kiosk.login_qr import QrAnimation
-from kiosk.unlock_crypto import EnvelopeError, UnlockKey, associated_data, seal
+from protocol.credential import EnvelopeError, UnlockKey, associated_data, seal
+from protocol.login_qr import QrAnimation
+from sim.siths_pki import SithsHolder
 
 HOLDER = SithsHolder()
 
@@ -22,7 +22,7 @@ def later() -> dt.datetime:
 def test_envelope_opens_only_with_its_own_key_and_only_once():
     mine, other = UnlockKey(), UnlockKey()
     aad = associated_data("u1", "9752", "o1", "2030-01-01T00:00:00Z")
-    from kiosk.unlock_crypto import public_key_from_b64
+    from protocol.credential import public_key_from_b64
 
     envelope = seal(public_key_from_b64(mine.public_b64), b"12345678", aad)
     with pytest.raises(EnvelopeError):
@@ -34,7 +34,7 @@ def test_envelope_opens_only_with_its_own_key_and_only_once():
 
 def test_envelope_bound_to_card_and_login():
     key = UnlockKey()
-    from kiosk.unlock_crypto import public_key_from_b64
+    from protocol.credential import public_key_from_b64
 
     aad = associated_data("u1", "9752", "o1", "2030-01-01T00:00:00Z")
     envelope = seal(public_key_from_b64(key.public_b64), b"12345678", aad)

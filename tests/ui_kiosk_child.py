@@ -41,8 +41,8 @@ def bench_qr(person: object, rounds: int) -> str:
     import statistics
     import time
 
-    from kiosk.login_qr import qr_content
     from kiosk.ui.qr_widget import QrWidget
+    from protocol.login_qr import qr_content
 
     def draw() -> float:
         widget = QrWidget(size=(300, 300))
@@ -63,7 +63,7 @@ def main() -> int:
     appliance = Appliance.build(load(config_path)).start()
 
     def started(app: object) -> None:
-        from kiosk.ui.scripted import ScriptedPerson
+        from sim.scripted_person import ScriptedPerson
 
         person = ScriptedPerson(app, shots)  # type: ignore[arg-type]
 

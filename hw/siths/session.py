@@ -36,7 +36,6 @@ from hw.reference_commands import (
     reset_retry_counter,
     verify,
 )
-from hw.siths.admin_key import CHALLENGE_LENGTH
 from hw.siths.certificates import CertificateRole, HolderCertificate, describe
 from hw.siths.trust import CardProblem, TrustStore, certificate_problems
 from hw.status_words import (
@@ -46,6 +45,7 @@ from hw.status_words import (
     SecurityStatusNotSatisfied,
     VerificationFailed,
 )
+from protocol.admin_key import CHALLENGE_LENGTH
 
 log = logging.getLogger(__name__)
 

@@ -32,11 +32,11 @@ from kiosk.flow.states import (
     State,
     Unlocking,
 )
-from kiosk.login_qr import QrAnimation
 from kiosk.ui import style
 from kiosk.ui.i18n import text
 from kiosk.ui.keypad import Keypad
 from kiosk.ui.qr_widget import QrWidget
+from protocol.login_qr import QrAnimation
 
 Send = Callable[[ev.Event], None]
 

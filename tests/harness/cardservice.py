@@ -8,15 +8,15 @@ from pathlib import Path
 
 import requests
 
-from cardservice.dev_pki import DevPkiFiles
 from cardservice.http_server import CardServiceServer, server_tls_context
 from cardservice.mailer import Mailer
 from cardservice.service import CardService, ServiceConfig
 from cardservice.store import Card, Store
 from cardservice.vault import Vault
-from hw.vcard.siths_pki import SithsHolder
 from kiosk.cardservice_client import CardServiceClient
 from kiosk.config import render
+from sim.dev_pki import DevPkiFiles
+from sim.siths_pki import SithsHolder
 from tests.harness.smtp_sink import SmtpSink
 
 KIOSK_ID = "kiosk-entre-a"

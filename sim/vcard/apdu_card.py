@@ -14,7 +14,7 @@ from collections.abc import Callable
 from hw.apdu import SHORT_MAX_LE, CommandApdu, parse_command
 from hw.errors import TlvError
 from hw.pins import PAD, PIV_PIN_MAX, PIV_PIN_MIN, PIV_REFERENCE_LENGTH
-from hw.vcard.card import make_atr
+from sim.vcard.card import make_atr
 
 SW_OK = b"\x90\x00"
 INS_GET_RESPONSE = 0xC0

@@ -18,7 +18,7 @@ from hw import tlv
 from hw.piv import constants as c
 from hw.piv.fascn import Fascn
 from hw.piv.objects import Chuid, build_certificate_object, build_chuid
-from hw.vcard.x509_parts import key_usage
+from sim.x509_parts import key_usage
 
 
 def holder_certificate(name: str, organisation: str, valid_days: int = 365 * 3) -> bytes:

@@ -18,8 +18,8 @@ from hw import tlv
 from hw.apdu import CommandApdu
 from hw.pins import PAD, PIV_PIN_MIN, PIV_REFERENCE_LENGTH, pad_reference
 from hw.piv import constants as c
-from hw.vcard.apdu_card import SW_OK, ApduCard, Handler, tries_sw, valid_pin_block
-from hw.vcard.apdu_card import sw as _sw
+from sim.vcard.apdu_card import SW_OK, ApduCard, Handler, tries_sw, valid_pin_block
+from sim.vcard.apdu_card import sw as _sw
 
 try:  # cryptography >= 43 keeps 3DES in the "decrepit" module
     from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES

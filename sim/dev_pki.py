@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from hw.vcard.x509_parts import key_usage
+from sim.x509_parts import key_usage
 
 
 def _name(common_name: str) -> x509.Name:

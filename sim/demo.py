@@ -31,7 +31,6 @@ from pathlib import Path
 
 import requests
 
-from cardservice.dev_pki import write_dev_pki
 from cardservice.http_server import CardServiceServer, server_tls_context
 from cardservice.mailer import Mailer
 from cardservice.service import CardService
@@ -39,15 +38,16 @@ from cardservice.store import Card, Store
 from cardservice.vault import Vault
 from hw import pcsc
 from hw.errors import CardError
-from hw.vcard.siths_card import SithsCardState, VirtualSithsCard
-from hw.vcard.siths_pki import SithsHolder, SithsTestPki
-from hw.vcard.vpcd import DEFAULT_PORT, VpcdLink
 from kiosk.appliance import Appliance
 from kiosk.config import parse, render
 from kiosk.flow import events as ev
 from kiosk.flow.states import CardSummary, Done, Failed, LoginQr, NewPin, State
-from kiosk.login_qr import QrAnimation
 from kiosk.messages import explain
+from protocol.login_qr import QrAnimation
+from sim.dev_pki import write_dev_pki
+from sim.siths_pki import SithsHolder, SithsTestPki
+from sim.vcard.siths_card import SithsCardState, VirtualSithsCard
+from sim.vcard.vpcd import DEFAULT_PORT, VpcdLink
 
 KIOSK_ID = "demo-kiosk"
 DEMO_PUK = "12345678"
@@ -244,7 +244,7 @@ def _ui_scripted(stack: DemoStack, appliance: Appliance, shots: Path) -> int:
     outcome = {"code": 1}
 
     def act(app: object) -> None:
-        from kiosk.ui.scripted import ScriptedPerson  # after the window is configured
+        from sim.scripted_person import ScriptedPerson  # after the window is configured
 
         def steps() -> None:
             person = ScriptedPerson(app, shots)  # type: ignore[arg-type]

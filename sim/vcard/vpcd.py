@@ -18,7 +18,7 @@ import socket
 import threading
 from collections.abc import Callable
 
-from hw.vcard.card import VirtualCard
+from sim.vcard.card import VirtualCard
 
 log = logging.getLogger(__name__)
 

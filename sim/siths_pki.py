@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from hw.siths.certificates import CARD_NUMBER_OID, PERSONAL_IDENTITY_NUMBER_OID, CertificateRole
-from hw.vcard.x509_parts import key_usage
+from sim.x509_parts import key_usage
 
 ROOT_NAME = "SITHS e-id Root CA v2 TEST"
 ISSUING_NAME = "SITHS e-id Person ID 3 CA v1 TEST"

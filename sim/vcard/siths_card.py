@@ -19,9 +19,10 @@ from cryptography.hazmat.primitives import constant_time, serialization
 from hw.apdu import CommandApdu
 from hw.pins import PAD, pad_reference
 from hw.pkcs15 import model
-from hw.siths.admin_key import ADMIN_KEY_LENGTH, CHALLENGE_LENGTH, admin_cryptogram
 from hw.siths.certificates import CertificateRole
-from hw.vcard.apdu_card import (
+from protocol.admin_key import ADMIN_KEY_LENGTH, CHALLENGE_LENGTH, admin_cryptogram
+from sim.siths_pki import SithsHolder, SithsTestPki
+from sim.vcard.apdu_card import (
     SW_OK,
     ApduCard,
     Handler,
@@ -30,8 +31,7 @@ from hw.vcard.apdu_card import (
     tries_sw,
     valid_pin_block,
 )
-from hw.vcard.iso_fs import DedicatedFile, ElementaryFile, FileSystem, fcp
-from hw.vcard.siths_pki import SithsHolder, SithsTestPki
+from sim.vcard.iso_fs import DedicatedFile, ElementaryFile, FileSystem, fcp
 
 PKCS15_AID = bytes.fromhex("A000000063504B43532D3135")
 APP_DF = 0x5015

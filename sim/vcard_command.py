@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import TextIO
 
 from hw.pins import PinPolicyViolation, check_piv_pin, check_piv_puk
-from hw.vcard.card import VirtualCard
-from hw.vcard.piv_card import DEFAULT_PIN, DEFAULT_PUK, PivCardState, VirtualPivCard
-from hw.vcard.piv_objects import standard_objects
-from hw.vcard.siths_card import SithsCardState, VirtualSithsCard
-from hw.vcard.siths_pki import SithsHolder, SithsTestPki
-from hw.vcard.vpcd import DEFAULT_HOST, DEFAULT_PORT, VpcdLink
+from sim.siths_pki import SithsHolder, SithsTestPki
+from sim.vcard.card import VirtualCard
+from sim.vcard.piv_card import DEFAULT_PIN, DEFAULT_PUK, PivCardState, VirtualPivCard
+from sim.vcard.piv_objects import standard_objects
+from sim.vcard.siths_card import SithsCardState, VirtualSithsCard
+from sim.vcard.vpcd import DEFAULT_HOST, DEFAULT_PORT, VpcdLink
 
 HELP = "commands: remove, insert, status, quit"
 
