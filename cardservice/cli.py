@@ -19,6 +19,7 @@ from cardservice.mailer import Mailer
 from cardservice.service import CardService, ServiceConfig
 from cardservice.store import Card, Store
 from cardservice.vault import Vault
+from protocol.card_rules import is_puk_format
 
 DB_NAME = "cardservice.sqlite3"
 KEY_NAME = "master.key"
@@ -66,7 +67,7 @@ def _add_card(args: argparse.Namespace) -> int:
     prompt = "PUK: " if args.mechanism == "puk" else "Administration key (hex): "
     secret_text = getpass.getpass(prompt) if sys.stdin.isatty() else sys.stdin.readline().strip()
     if args.mechanism == "puk":
-        if not (secret_text.isdigit() and len(secret_text) == 8):
+        if not is_puk_format(secret_text):
             print("kiosk-cardservice: the PUK must be 8 digits", file=sys.stderr)
             return 2
         secret = secret_text.encode()

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hw.errors import CardError
+from protocol.card_rules import PIN_MAX_LENGTH as PIV_PIN_MAX
+from protocol.card_rules import PIN_MIN_LENGTH as PIV_PIN_MIN
 
-PIV_PIN_MIN = 6
-PIV_PIN_MAX = 8
 PIV_REFERENCE_LENGTH = 8
 PAD = 0xFF
 

@@ -15,24 +15,14 @@ from hw.siths.trust import TrustStore
 from kiosk.cardservice_client import CardServiceClient
 from kiosk.config import KioskConfig
 from kiosk.controller import Controller, ReportSink
-from kiosk.flow.machine import FlowConfig
+from kiosk.flow.machine import FlowConfig, Timeouts
 
 log = logging.getLogger(__name__)
-
-_TIMEOUT_FIELDS = {
-    "read": "read_timeout",
-    "summary": "summary_timeout",
-    "service": "service_timeout",
-    "pin": "pin_timeout",
-    "unlock": "unlock_timeout",
-    "session_ceiling": "session_ceiling",
-}
 
 
 def flow_config(config: KioskConfig) -> FlowConfig:
     """Timeouts and PUK margin from the configuration file."""
-    values = {_TIMEOUT_FIELDS[key]: value for key, value in config.timeouts.items()}
-    return FlowConfig(puk_margin=config.puk_margin, **values)
+    return FlowConfig(Timeouts(**config.timeouts), config.puk_margin)
 
 
 def log_report(report: object) -> None:

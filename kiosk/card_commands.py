@@ -17,9 +17,7 @@ from hw.pins import PinStatus
 from hw.profiles import CardSession, open_session
 from hw.siths.session import SithsSession
 from hw.siths.trust import TrustStore
-
-#: Default number of PUK tries the command line keeps in reserve.
-DEFAULT_PUK_MARGIN = 1
+from protocol.card_rules import PUK_SAFETY_MARGIN
 
 
 @dataclass(frozen=True)
@@ -173,7 +171,7 @@ def unblock(
     pin_name: str | None,
     read_secret: SecretReader,
     *,
-    safety_margin: int = DEFAULT_PUK_MARGIN,
+    safety_margin: int = PUK_SAFETY_MARGIN,
 ) -> PinStatus:
     """Unblock a PIN with the holder's PUK and prove the new PIN by verifying it.
 

@@ -21,6 +21,7 @@ from hw.siths.trust import TrustStore
 from kiosk import card_commands
 from kiosk.config import DEFAULT_PATH as DEFAULT_CONFIG
 from kiosk.messages import explain
+from protocol.card_rules import PUK_SAFETY_MARGIN
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -169,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     unblock.add_argument(
         "--puk-margin",
         type=int,
-        default=card_commands.DEFAULT_PUK_MARGIN,
+        default=PUK_SAFETY_MARGIN,
         help="PUK tries never to spend (default %(default)s; 0 allows unknown counts)",
     )
 

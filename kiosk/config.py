@@ -9,10 +9,14 @@ provisioned" and waits for the technician's tool.
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from kiosk.flow.machine import Timeouts
+from protocol.card_rules import PUK_SAFETY_MARGIN
 
 DEFAULT_PATH = Path("/etc/siths-kiosk/kiosk.toml")
 
@@ -44,7 +48,7 @@ class KioskConfig:
     language: str = "sv"
     fullscreen: bool = True
     scramble_keypad: bool = False
-    puk_margin: int = 3
+    puk_margin: int = PUK_SAFETY_MARGIN
     timeouts: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -59,7 +63,7 @@ class KioskConfig:
         return all(path.is_file() for path in files)
 
 
-TIMEOUT_KEYS = ("read", "summary", "service", "pin", "unlock", "session_ceiling")
+TIMEOUT_KEYS = tuple(f.name for f in dataclasses.fields(Timeouts))
 
 
 class _Section:
@@ -138,7 +142,7 @@ def parse(text: str) -> KioskConfig:
     anchors = cards.get("trust_anchors", list)
     if not anchors or not all(isinstance(a, str) and a.startswith("/") for a in anchors):
         raise ConfigError("cards.trust_anchors: must be a list of absolute paths to PEM files")
-    puk_margin = cards.get("puk_margin", int, 3)
+    puk_margin = cards.get("puk_margin", int, PUK_SAFETY_MARGIN)
     if not 1 <= puk_margin <= 9:
         raise ConfigError("cards.puk_margin: must be 1 to 9 (never spend the last PUK tries)")
     config = KioskConfig(

@@ -11,8 +11,8 @@ from __future__ import annotations
 import enum
 import itertools
 
-MIN_LENGTH = 6
-MAX_LENGTH = 8
+from protocol.card_rules import PIN_MAX_LENGTH as MAX_LENGTH
+from protocol.card_rules import PIN_MIN_LENGTH as MIN_LENGTH
 
 
 class PinRejection(enum.Enum):

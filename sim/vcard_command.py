@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from hw.pins import PinPolicyViolation, check_piv_pin, check_piv_puk
+from protocol.card_rules import is_puk_format
 from sim.siths_pki import SithsHolder, SithsTestPki
 from sim.vcard.card import VirtualCard
 from sim.vcard.piv_card import DEFAULT_PIN, DEFAULT_PUK, PivCardState, VirtualPivCard
@@ -128,7 +129,7 @@ def siths_card_from_arguments(args: argparse.Namespace) -> VirtualSithsCard:
     """Generate a test PKI and personalise a SITHS card as the options say."""
     check_piv_pin(args.identification_pin, what="identification PIN")
     check_piv_pin(args.signature_pin, what="signature PIN")
-    if not (args.puk.isdigit() and len(args.puk) == 8):
+    if not is_puk_format(args.puk):
         raise PinPolicyViolation("the PUK must be 8 digits")
     if not 0 <= args.puk_tries_left <= 10:
         raise PinPolicyViolation("--puk-tries-left must be 0 to 10")

@@ -59,7 +59,9 @@ def test_status_without_pcscd_says_so(pcscd, tmp_path):
 
 def test_unblock_reads_puk_and_pin_from_stdin_and_verifies(pcscd, make_piv_slot):
     slot = make_piv_slot(piv_state(pin_tries_left=0))
-    result = kiosk(pcscd, "card", "unblock", stdin=f"{DEFAULT_PUK}\n24681357\n")
+    result = kiosk(
+        pcscd, "card", "unblock", "--puk-margin", "1", stdin=f"{DEFAULT_PUK}\n24681357\n"
+    )
     assert result.returncode == 0, result.stderr
     assert "the new PIN verifies" in result.stdout
     assert slot.card.state.pin == "24681357"
@@ -71,7 +73,15 @@ def test_unblock_reads_puk_and_pin_from_stdin_and_verifies(pcscd, make_piv_slot)
 def test_unblock_wrong_puk_says_tries_left_and_leaks_nothing(pcscd, make_piv_slot):
     slot = make_piv_slot(piv_state(pin_tries_left=0))
     result = kiosk(
-        pcscd, "-v", "card", "unblock", "--reader", "00 00", stdin="87654321\n24681357\n"
+        pcscd,
+        "-v",
+        "card",
+        "unblock",
+        "--reader",
+        "00 00",
+        "--puk-margin",
+        "1",
+        stdin="87654321\n24681357\n",
     )
     assert result.returncode == 1
     assert "Wrong PUK. 2 tries left" in result.stderr

@@ -297,7 +297,7 @@ def test_the_whole_session_has_a_ceiling():
         if isinstance(d.state, Failed):
             break
     assert isinstance(d.state, Failed) and d.state.reason == "session-timeout"
-    assert d.now >= CONFIG.session_ceiling
+    assert d.now >= CONFIG.timeouts.session_ceiling
 
 
 @pytest.mark.parametrize("name", ["summary", "qr", "puk-entry", "new-pin", "puk-new-pin"])

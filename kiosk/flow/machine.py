@@ -23,21 +23,27 @@ from kiosk.flow.states import (
     Unlocking,
 )
 from kiosk.pin_policy import check_new_pin
+from protocol.card_rules import PUK_SAFETY_MARGIN, is_puk_format
 
-PUK_LENGTH = 8
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds each waiting screen waits; the names are the keys of ``[timeouts]`` in kiosk.toml."""
+
+    read: float = 20.0
+    summary: float = 90.0
+    service: float = 30.0
+    pin: float = 90.0
+    unlock: float = 90.0
+    session_ceiling: float = 600.0
 
 
 @dataclass(frozen=True)
 class FlowConfig:
-    """Timeouts (seconds) and the PUK safety margin."""
+    """Timeouts and the PUK safety margin."""
 
-    read_timeout: float = 20.0
-    summary_timeout: float = 90.0
-    service_timeout: float = 30.0
-    pin_timeout: float = 90.0
-    unlock_timeout: float = 90.0
-    session_ceiling: float = 600.0
-    puk_margin: int = 3
+    timeouts: Timeouts = Timeouts()
+    puk_margin: int = PUK_SAFETY_MARGIN
 
 
 Result = tuple[State, tuple[fx.Effect, ...]]
@@ -119,7 +125,7 @@ def transition(state: State, event: ev.Event, now: float, config: FlowConfig) ->
     if isinstance(event, ev.CardInserted):
         if isinstance(state, Idle):
             new = Session(state.last_session + 1, event.reader, now)
-            return ReadingCard(new, now + config.read_timeout), (
+            return ReadingCard(new, now + config.timeouts.read), (
                 fx.ReadCard(new.session_id, event.reader),
                 fx.Report("card-inserted", None, event.reader),
             )
@@ -142,7 +148,9 @@ def transition(state: State, event: ev.Event, now: float, config: FlowConfig) ->
 def _on_tick(state: State, session: Session, now: float, config: FlowConfig) -> Result:
     if not isinstance(state, ACTIVE):
         return state, ()
-    if now - session.started >= config.session_ceiling and not isinstance(state, Unlocking):
+    if now - session.started >= config.timeouts.session_ceiling and not isinstance(
+        state, Unlocking
+    ):
         return _fail(state, session, "session-timeout")
     deadline = getattr(state, "deadline", None)
     if deadline is None or now < deadline:
@@ -163,7 +171,7 @@ def _on_session_event(
         case ReadingCard(), ev.CardRead(card=card):
             read = replace(session, card=card)
             verdict = assess(card, config)
-            return CardSummary(read, verdict, now + config.summary_timeout), (
+            return CardSummary(read, verdict, now + config.timeouts.summary), (
                 fx.Report("card-read", card.card_number, verdict),
             )
         case ReadingCard(), ev.CardReadFailed(reason=reason):
@@ -172,11 +180,11 @@ def _on_session_event(
             card_number = _card_number(session)
             if card_number is None:  # assess() refuses such cards; never reached
                 return state, ()
-            return StartingLogin(session, now + config.service_timeout), (
+            return StartingLogin(session, now + config.timeouts.service), (
                 fx.StartLogin(session.session_id, card_number),
             )
         case CardSummary(verdict=None), ev.StartPukPath():
-            return PukEntry(session, now + config.pin_timeout), ()
+            return PukEntry(session, now + config.timeouts.pin), ()
         case CardSummary() | PukEntry() | LoginQr() | NewPin(), ev.Cancel():
             return _fail(state, session, "cancelled")
         case StartingLogin(), ev.LoginStarted(login=login):
@@ -199,8 +207,8 @@ def _on_session_event(
                 fx.Report("unlock-failed", _card_number(session), f"login-{hint}"),
             )
         case PukEntry(), ev.PinEntered(value=puk):
-            if not (puk.isascii() and puk.isdigit() and len(puk) == PUK_LENGTH):
-                return replace(state, error="puk-format", deadline=now + config.pin_timeout), ()
+            if not is_puk_format(puk):
+                return replace(state, error="puk-format", deadline=now + config.timeouts.pin), ()
             return _choose_pins(session, now, config, puk=puk), ()
         case NewPin(), ev.PinEntered(value=value):
             return _on_new_pin(state, session, value, now, config)
@@ -220,13 +228,13 @@ def _choose_pins(
     puk: str | None = None,
 ) -> NewPin:
     targets = tuple(p.name for p in session.card.blocked_pins) if session.card else ()
-    return NewPin(session, targets, now + config.pin_timeout, order_ref=order_ref, puk=puk)
+    return NewPin(session, targets, now + config.timeouts.pin, order_ref=order_ref, puk=puk)
 
 
 def _on_new_pin(
     state: NewPin, session: Session, value: str, now: float, config: FlowConfig
 ) -> Result:
-    deadline = now + config.pin_timeout
+    deadline = now + config.timeouts.pin
     if state.first is None:
         return replace(state, first=value, error=None, deadline=deadline), ()
     card = session.card
@@ -254,4 +262,4 @@ def _on_new_pin(
         effect = fx.UnlockWithService(
             session.session_id, session.reader, state.order_ref, card_number, new_pins
         )
-    return Unlocking(session, now + config.unlock_timeout), (effect,)
+    return Unlocking(session, now + config.timeouts.unlock), (effect,)

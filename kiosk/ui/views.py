@@ -36,6 +36,7 @@ from kiosk.ui import style
 from kiosk.ui.i18n import text
 from kiosk.ui.keypad import Keypad
 from kiosk.ui.qr_widget import QrWidget
+from protocol.card_rules import PIN_MAX_LENGTH, PUK_LENGTH
 from protocol.login_qr import QrAnimation
 
 Send = Callable[[ev.Event], None]
@@ -237,7 +238,7 @@ def build(state: State, lang: str, send: Send, *, scrambled: bool = False) -> Wi
                 send,
                 lang,
                 scrambled,
-                8,
+                PUK_LENGTH,
             )
         case NewPin():
             title = (
@@ -246,7 +247,9 @@ def build(state: State, lang: str, send: Send, *, scrambled: bool = False) -> Wi
                 else text(lang, "pin.title", name=pin_name(lang, state, state.current_target))
             )
             error = text(lang, f"pin.error.{state.error.value}") if state.error else None
-            return _keypad_page(title, text(lang, "pin.rules"), error, send, lang, scrambled, 8)
+            return _keypad_page(
+                title, text(lang, "pin.rules"), error, send, lang, scrambled, PIN_MAX_LENGTH
+            )
         case Unlocking():
             return _message(lang, "unlocking.title", text(lang, "unlocking.body"))
         case Done():
