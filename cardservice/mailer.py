@@ -17,21 +17,14 @@ from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
 from cardservice.store import Store
+from protocol.reasons import Outcome, outcome_text
 
 log = logging.getLogger(__name__)
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
-_RESULT_WORDS = {
-    "unlocked": ("SITHS-kortet låstes upp", "the SITHS card was unlocked"),
-    "failed": ("upplåsningen misslyckades", "the unlock failed"),
-    "card-removed": (
-        "kortet togs ur läsaren innan upplåsningen var klar",
-        "the card was removed before the unlock finished",
-    ),
-    "cancelled": ("upplåsningen avbröts", "the unlock was cancelled"),
-    "refused": ("kortet gick inte att låsa upp vid kiosken", "the kiosk could not unlock the card"),
-}
+#: What a reported result says of the card: one pulled out mid-unlock may or may not be unlocked.
+_OUTCOME_OF_RESULT = {"unlocked": Outcome.UNLOCKED, "card-removed": Outcome.UNKNOWN}
 
 
 def compose_unlock_notice(
@@ -43,7 +36,8 @@ def compose_unlock_notice(
     result: str,
 ) -> tuple[str, str]:
     """Subject and body of the notice (no PIN, no PUK: the service never has the PIN)."""
-    swedish, english = _RESULT_WORDS.get(result, _RESULT_WORDS["failed"])
+    outcome = _OUTCOME_OF_RESULT.get(result, Outcome.NOT_UNLOCKED)
+    swedish, english = outcome_text("sv", outcome), outcome_text("en", outcome)
     local = when.astimezone(STOCKHOLM)
     stamp = local.strftime("%Y-%m-%d %H:%M")
     subject = f"SITHS-kort {card_number}: upplåsning vid kiosk / SITHS card unlock at a kiosk"

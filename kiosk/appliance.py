@@ -6,16 +6,20 @@ watcher, and the Kivy window.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from hw.reader_watcher import ReaderWatcher
 from hw.siths.trust import TrustStore
+from kiosk.card_actions import PcscCardAccess
 from kiosk.cardservice_client import CardServiceClient
 from kiosk.config import KioskConfig
-from kiosk.controller import Controller, ReportSink
+from kiosk.controller import Controller
+from kiosk.event_sink import BackgroundSink, Deliver
 from kiosk.flow.machine import FlowConfig, Timeouts
+from kiosk.session_report import SessionReport
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +29,9 @@ def flow_config(config: KioskConfig) -> FlowConfig:
     return FlowConfig(Timeouts(**config.timeouts), config.puk_margin)
 
 
-def log_report(report: object) -> None:
+def log_report(report: SessionReport) -> None:
     """Default event sink until telemetry exists: the journal (never a PIN: reports have none)."""
-    log.info("session event: %s", report)
+    log.info("session event: %s", json.dumps(report.to_json(), ensure_ascii=False))
 
 
 @dataclass
@@ -38,9 +42,10 @@ class Appliance:
     client: CardServiceClient
     controller: Controller
     watcher: ReaderWatcher
+    sink: BackgroundSink
 
     @classmethod
-    def build(cls, config: KioskConfig, *, sink: ReportSink = log_report) -> Appliance:
+    def build(cls, config: KioskConfig, *, deliver: Deliver = log_report) -> Appliance:
         """Wire the parts; reads the trust anchors (missing ones mean "not provisioned")."""
         service = config.card_service
         client = CardServiceClient(
@@ -55,26 +60,30 @@ class Appliance:
         except (OSError, ValueError) as error:
             log.error("SITHS trust anchors unusable (%s); the kiosk is out of service", error)
             trust = None
+        sink = BackgroundSink(deliver)
         controller = Controller(
-            client=client,
-            trust=trust,  # type: ignore[arg-type]  # None only while not provisioned
+            card=PcscCardAccess(trust),
+            service=client,
+            kiosk_id=config.kiosk_id,
             flow_config=flow_config(config),
             sink=sink,
             provisioned=lambda: config.provisioned and trust is not None,
         )
         watcher = ReaderWatcher(controller.on_reader_event)
-        return cls(config, client, controller, watcher)
+        return cls(config, client, controller, watcher, sink)
 
     def start(self) -> Appliance:
-        """Start the controller, then the reader watcher."""
+        """Start the event sink, the controller, then the reader watcher."""
+        self.sink.start()
         self.controller.start()
         self.watcher.start()
         return self
 
     def stop(self) -> None:
-        """Stop everything."""
+        """Stop everything; the reports already made are delivered first."""
         self.watcher.stop()
         self.controller.stop()
+        self.sink.stop()
         self.client.close()
 
     def run_window(

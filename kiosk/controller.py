@@ -6,6 +6,10 @@ on a card or the network; their results come back through the same queue.
 A ticker sends the clock every half second (timeouts), and a health check
 decides in or out of service. Removing the card cancels in-flight work: its
 results arrive tagged with an old session and the flow ignores them.
+
+The card, the card service and the event sink come in as interfaces
+(:mod:`kiosk.ports`); reports are stamped here (:class:`~kiosk.session_report.
+SessionReport`) and handed to a sink that must not block the flow thread.
 """
 
 from __future__ import annotations
@@ -15,24 +19,24 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from hw.reader_events import EventKind, ReaderEvent
-from hw.siths.trust import TrustStore
-from kiosk import card_actions
-from kiosk.cardservice_client import CardServiceClient
 from kiosk.cardservice_errors import CardServiceError
 from kiosk.flow import effects as fx
 from kiosk.flow import events as ev
 from kiosk.flow.machine import FlowConfig, transition
 from kiosk.flow.model import LoginInfo
 from kiosk.flow.states import Idle, State
+from kiosk.ports import CardAccess, CardService, EventSink
+from kiosk.reasons import service_reason
+from kiosk.session_report import SessionReport
 
 log = logging.getLogger(__name__)
 
 StateListener = Callable[[State], None]
-ReportSink = Callable[[fx.Report], None]
 
 
 class Controller:
@@ -41,23 +45,29 @@ class Controller:
     def __init__(
         self,
         *,
-        client: CardServiceClient,
-        trust: TrustStore,
+        card: CardAccess,
+        service: CardService,
+        kiosk_id: str,
         flow_config: FlowConfig | None = None,
         on_state: StateListener = lambda state: None,
-        sink: ReportSink = lambda report: None,
+        sink: EventSink = lambda report: None,
         provisioned: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         tick_interval: float = 0.5,
         health_interval: float = 10.0,
     ) -> None:
-        self.client = client
-        self.trust = trust
+        self.card = card
+        self.service = service
+        self.kiosk_id = kiosk_id
+        #: Tells this run's sessions apart from an earlier run's in the reports.
+        self.incarnation = uuid.uuid4().hex[:12]
         self.config = flow_config or FlowConfig()
         self.on_state = on_state
         self.sink = sink
         self.provisioned = provisioned
         self.clock = clock
+        self.wall_clock = wall_clock
         self.tick_interval = tick_interval
         self.health_interval = health_interval
         self.state: State = Idle()
@@ -136,6 +146,10 @@ class Controller:
             except Exception:
                 log.exception("flow failed on %s", type(event).__name__)
                 continue
+            # Reports first: whoever sees the new state finds its report already queued.
+            for effect in effects:
+                if isinstance(effect, fx.Report):
+                    self._publish(effect)
             with self._state_changed:
                 self.state = state
                 self._state_changed.notify_all()
@@ -148,7 +162,8 @@ class Controller:
                     for reader in sorted(self._cards):
                         self.dispatch(ev.CardInserted(reader))
             for effect in effects:
-                self._run(effect)
+                if not isinstance(effect, fx.Report):
+                    self._run(effect)
 
     def _ticker(self) -> None:
         while not self._stop.wait(self.tick_interval):
@@ -162,7 +177,7 @@ class Controller:
     def _check_health(self) -> None:
         """Ask the card service (network: only on the health thread), then report."""
         try:
-            self._service_up = self.client.health() == "ok"
+            self._service_up = self.service.health() == "ok"
         except CardServiceError:
             self._service_up = False
         self._report_health()
@@ -197,13 +212,8 @@ class Controller:
 
     def _run(self, effect: fx.Effect) -> None:
         match effect:
-            case fx.Report():
-                try:
-                    self.sink(effect)
-                except Exception:
-                    log.exception("event sink failed")
             case fx.ReadCard(session_id=sid, reader=reader):
-                self._submit(lambda: card_actions.read_card(sid, reader, self.trust))
+                self._submit(lambda: self.card.read_card(sid, reader))
             case fx.StartLogin(session_id=sid, card_number=number):
                 self._submit(lambda: self._start_login(sid, number))
             case fx.PollLogin(session_id=sid, order_ref=ref, delay=delay):
@@ -212,33 +222,33 @@ class Controller:
                 self._submit(lambda: self._cancel(ref))
             case fx.UnlockWithService():
                 self._submit(
-                    lambda: card_actions.unlock_with_service(
-                        effect.session_id,
-                        effect.reader,
-                        effect.order_ref,
-                        effect.card_number,
-                        effect.new_pins,
-                        self.client,
+                    lambda: self.card.unlock_with_service(
+                        effect,
+                        self.service,
                         safety_margin=self.config.puk_margin,
                         cancelled=lambda: self._current_session() != effect.session_id,
                     )
                 )
             case fx.UnlockWithPuk():
                 self._submit(
-                    lambda: card_actions.unlock_with_puk(
-                        effect.session_id,
-                        effect.reader,
-                        effect.puk,
-                        effect.new_pins,
-                        safety_margin=self.config.puk_margin,
-                    )
+                    lambda: self.card.unlock_with_puk(effect, safety_margin=self.config.puk_margin)
                 )
+
+    def _publish(self, report: fx.Report) -> None:
+        """Stamp a report and hand it to the sink (which must not block: see event_sink)."""
+        stamped = SessionReport.of(
+            report, kiosk_id=self.kiosk_id, incarnation=self.incarnation, at=self.wall_clock()
+        )
+        try:
+            self.sink(stamped)
+        except Exception:
+            log.exception("event sink refused a %s report", report.kind)
 
     def _start_login(self, sid: int, card_number: str) -> ev.Event:
         try:
-            start = self.client.start_login(card_number)
+            start = self.service.start_login(card_number)
         except CardServiceError as error:
-            return ev.ServiceRefused(sid, card_actions.service_reason(error))
+            return ev.ServiceRefused(sid, service_reason(error))
         remaining = (start.expires_at - dt.datetime.now(dt.UTC)).total_seconds()
         return ev.LoginStarted(
             sid,
@@ -256,13 +266,13 @@ class Controller:
         if self._stop.wait(delay) or self._current_session() != sid:
             return None  # session over: stop polling
         try:
-            status = self.client.poll_login(order_ref)
+            status = self.service.poll_login(order_ref)
         except CardServiceError as error:
-            return ev.ServiceRefused(sid, card_actions.service_reason(error))
+            return ev.ServiceRefused(sid, service_reason(error))
         return ev.LoginUpdate(sid, status.status, status.hint_code)
 
     def _cancel(self, order_ref: str) -> None:
         try:
-            self.client.cancel_login(order_ref)
+            self.service.cancel_login(order_ref)
         except CardServiceError as error:
             log.info("could not cancel login %s: %s", order_ref, error)

@@ -26,6 +26,7 @@ from kiosk.flow.states import (
     Unlocking,
 )
 from kiosk.pin_policy import PinRejection
+from protocol.reasons import Outcome, Reason
 
 CONFIG = FlowConfig()
 READER = "Reader 0"
@@ -156,16 +157,19 @@ def test_mobile_siths_unlock_from_insert_to_idle():
     assert isinstance(d.state, Done)
     d.send(ev.CardRemoved(READER))
     assert d.state == Idle(1)
-    kinds = [e.kind for e in d.effects if isinstance(e, fx.Report)]
-    assert kinds == [
-        "card-inserted",
+    reports = [e for e in d.effects if isinstance(e, fx.Report)]
+    assert [r.kind for r in reports] == [
+        "session-started",
         "card-read",
         "login-started",
         "login-complete",
-        "unlocked",
-        "card-removed",
+        "unlock-succeeded",
+        "session-ended",
     ]
-    assert not any(has_secret(e) for e in d.effects if isinstance(e, fx.Report))
+    assert {r.session_id for r in reports} == {1}
+    assert all(r.card_number == "9752269885719985027" for r in reports[1:])
+    assert reports[4].outcome == "unlocked"
+    assert not any(has_secret(r) or PNR in repr(r) for r in reports)
 
 
 def test_puk_letter_path():
@@ -246,7 +250,7 @@ def test_card_removal_ends_the_session_and_wipes_the_pin(name):
     assert not has_secret(d.state)
     cancels = [e for e in effects if isinstance(e, fx.CancelLogin)]
     assert bool(cancels) == (name in HAS_LOGIN)
-    assert any(isinstance(e, fx.Report) and e.kind == "card-removed" for e in effects)
+    assert any(isinstance(e, fx.Report) and e.kind == "session-ended" for e in effects)
 
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))
@@ -328,11 +332,22 @@ def test_each_service_error_ends_in_failed_with_its_reason(name, code):
     assert isinstance(d.state, Failed) and d.state.reason == code
 
 
-@pytest.mark.parametrize("hint", ["userCancel", "expiredTransaction", "startFailed", "cancelled"])
+LOGIN_REASONS = {
+    "userCancel": "login-declined",
+    "expiredTransaction": "login-expired",
+    "startFailed": "login-not-scanned",
+    "cancelled": "login-cancelled",
+    None: "login-failed",
+}
+
+
+@pytest.mark.parametrize("hint", list(LOGIN_REASONS))
 def test_login_failures_by_hint(hint):
     d = to_qr()
     d.send(ev.LoginUpdate(d.sid, "failed", hint))
-    assert isinstance(d.state, Failed) and d.state.reason == f"login-{hint}"
+    assert isinstance(d.state, Failed) and d.state.reason == LOGIN_REASONS[hint]
+    (report,) = [e for e in d.effects if isinstance(e, fx.Report) and e.kind == "unlock-failed"]
+    assert report.reason == LOGIN_REASONS[hint] and report.outcome == "not-unlocked"
 
 
 @pytest.mark.parametrize(
@@ -363,8 +378,9 @@ def test_each_card_outcome(reason, tries):
         (card(ident_blocked=False), "not-blocked"),
         (card(puk_left=3), "puk-margin"),
         (card(puk_left=0), "puk-blocked"),
-        (card(problems=("expired",)), "expired"),
-        (card(problems=("untrusted_issuer",)), "untrusted_issuer"),
+        (card(problems=("card-expired",)), "card-expired"),
+        (card(problems=("untrusted-issuer",)), "untrusted-issuer"),
+        (dataclasses.replace(card(), card_number=None), "no-card-number"),
         (card(profile="piv"), "not-siths"),
     ],
 )
@@ -409,3 +425,64 @@ def test_start_login_is_marked_with_the_session():
     d = to_summary()
     d.send(ev.StartMobileLogin())
     assert isinstance(d.state, StartingLogin)
+
+
+# -- what the reports say ---------------------------------------------------------------
+
+
+def reports_of(d: Driver, kind: str) -> list[fx.Report]:
+    return [e for e in d.effects if isinstance(e, fx.Report) and e.kind == kind]
+
+
+def test_a_card_pulled_while_unlocking_is_reported_as_unknown_not_as_failed():
+    d = to_unlocking()
+    d.send(ev.CardRemoved(READER), at=42.0)
+    (failed,) = reports_of(d, "unlock-failed")
+    assert failed.reason == "card-removed" and failed.outcome == "unknown"
+    assert failed.duration == 42.0
+    assert reports_of(d, "session-ended")[0].detail == "Unlocking"
+
+
+def test_a_card_pulled_before_unlocking_reports_no_unlock_attempt():
+    d = to_new_pin(typed_first=True)
+    d.send(ev.CardRemoved(READER))
+    assert reports_of(d, "unlock-failed") == []
+    assert len(reports_of(d, "session-ended")) == 1
+
+
+def test_an_unlock_that_never_answers_is_unknown():
+    d = to_unlocking()
+    d.send(ev.Tick(d.state.deadline))
+    assert d.state.outcome == "unknown"
+    assert reports_of(d, "unlock-failed")[0].outcome == "unknown"
+
+
+def test_a_card_failure_report_carries_reason_tries_outcome_and_mechanism():
+    d = to_unlocking()
+    d.send(ev.UnlockFailed(d.sid, Reason.WRONG_PUK, 6, Outcome.NOT_UNLOCKED, "puk"))
+    (failed,) = reports_of(d, "unlock-failed")
+    assert (failed.reason, failed.tries_left, failed.outcome, failed.mechanism) == (
+        "wrong-puk",
+        6,
+        "not-unlocked",
+        "puk",
+    )
+    assert d.state.outcome == "not-unlocked"
+
+
+def test_success_names_the_mechanism():
+    d = to_unlocking()
+    d.send(ev.UnlockFinished(d.sid, "admin-key"))
+    (done,) = reports_of(d, "unlock-succeeded")
+    assert done.mechanism == "admin-key" and done.outcome == "unlocked"
+
+
+def test_out_of_service_is_reported_once_with_its_causes():
+    d = Driver()
+    health = ev.ServiceHealth(reader_present=False, provisioned=True, card_service_up=True)
+    d.send(health)
+    d.send(health)
+    (report,) = reports_of(d, "out-of-service")
+    assert report.reason == "no-reader" and report.session_id is None
+    d.send(ev.ServiceHealth(reader_present=True, provisioned=True, card_service_up=True))
+    assert len(reports_of(d, "back-in-service")) == 1

@@ -18,6 +18,7 @@ from hw.pins import (
 from hw.siths.trust import CardProblem
 from hw.status_words import error_for
 from kiosk.messages import explain, explain_problem
+from protocol.reasons import Reason, reason_text
 
 OUTCOMES = [
     WrongPuk(4),
@@ -47,6 +48,16 @@ def test_every_outcome_has_a_sentence_that_says_what_to_do(error):
 
 def test_wrong_puk_says_how_many_tries_remain():
     assert "4 tries left" in explain(WrongPuk(4))
+    assert "4 försök kvar" in explain(WrongPuk(4), "sv")
+
+
+def test_the_command_line_and_the_screen_use_the_same_sentence():
+    assert explain(CardRemoved()) == reason_text("en", Reason.CARD_REMOVED)
+
+
+def test_a_technician_gets_the_detail_the_card_layer_knows():
+    text = explain(UnsupportedCard("this piv card has no PIN 'Signature PIN'"))
+    assert "has no PIN 'Signature PIN'" in text
 
 
 @pytest.mark.parametrize("problem", list(CardProblem))

@@ -131,7 +131,7 @@ def test_login_declined_on_the_phone(kiosk_window, cardservice, make_siths_slot)
     person = {"personalIdentityNumber": holder.personal_identity_number}
     scan = cardservice.phone("/v1/phone/scan", {"qrContent": window.ask("qr"), **person})
     cardservice.phone(f"/v1/phone/{scan.json()['orderRef']}/decline", person)
-    assert window.ask("wait Failed") == "Failed login-userCancel"
+    assert window.ask("wait Failed") == "Failed login-declined"
 
 
 def test_card_that_needs_an_id_administrator(kiosk_window, cardservice, make_siths_slot):

@@ -24,18 +24,19 @@ from cryptography.x509.verification import (
 )
 
 from hw.siths.certificates import HolderCertificate
+from protocol.reasons import Reason
 
 
 class CardProblem(enum.Enum):
-    """Why a card cannot be trusted or handled, worded for the holder in the UI."""
+    """Why a card cannot be trusted or handled; the values are :class:`protocol.reasons.Reason`."""
 
-    NO_CERTIFICATES = "no_certificates"
-    UNTRUSTED_ISSUER = "untrusted_issuer"
-    EXPIRED = "expired"
-    NOT_YET_VALID = "not_yet_valid"
-    NO_CARD_NUMBER = "no_card_number"
-    NO_HSA_ID = "no_hsa_id"
-    INCONSISTENT = "inconsistent"
+    NO_CERTIFICATES = Reason.NO_CERTIFICATES.value
+    UNTRUSTED_ISSUER = Reason.UNTRUSTED_ISSUER.value
+    EXPIRED = Reason.CARD_EXPIRED.value
+    NOT_YET_VALID = Reason.NOT_YET_VALID.value
+    NO_CARD_NUMBER = Reason.NO_CARD_NUMBER.value
+    NO_HSA_ID = Reason.NO_HSA_ID.value
+    INCONSISTENT = Reason.INCONSISTENT_CERTIFICATES.value
 
 
 def certificate_problems(holder: HolderCertificate, now: dt.datetime) -> list[CardProblem]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
+
+from protocol.reasons import Outcome, Reason
 
 
 @dataclass(frozen=True)
@@ -71,12 +74,38 @@ class UnlockWithPuk:
         return f"UnlockWithPuk(session_id={self.session_id}, pins=[{names}])"
 
 
+class ReportKind(enum.StrEnum):
+    """What a session report is about (the event sink's, and later telemetry's, event names)."""
+
+    SESSION_STARTED = "session-started"
+    CARD_READ = "card-read"
+    LOGIN_STARTED = "login-started"
+    LOGIN_COMPLETE = "login-complete"
+    UNLOCK_SUCCEEDED = "unlock-succeeded"
+    UNLOCK_FAILED = "unlock-failed"
+    SESSION_ENDED = "session-ended"
+    OUT_OF_SERVICE = "out-of-service"
+    BACK_IN_SERVICE = "back-in-service"
+
+
 @dataclass(frozen=True)
 class Report:
-    """A session event for the event sink (telemetry); never carries a PIN or PUK."""
+    """A step of a session for the event sink (telemetry).
 
-    kind: str
+    It never carries a PIN, a PUK or a personal identity number: there is no
+    field for them. The controller adds the report's id, the kiosk, the time.
+    """
+
+    kind: ReportKind
+    session_id: int | None = None
     card_number: str | None = None
+    reason: Reason | None = None
+    outcome: Outcome | None = None
+    mechanism: str | None = None
+    tries_left: int | None = None
+    #: Seconds since the card went in (monotonic), for steps of a session.
+    duration: float | None = None
+    #: Out-of-service causes, the reader's name, or the screen a card was pulled from.
     detail: str | None = None
 
 

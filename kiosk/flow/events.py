@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kiosk.flow.model import CardFacts, LoginInfo
+from protocol.reasons import Outcome, Reason
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,10 @@ class CardRead:
 
 @dataclass(frozen=True)
 class CardReadFailed:
-    """The card could not be read; ``reason`` is a message code."""
+    """The card could not be read."""
 
     session_id: int
-    reason: str
+    reason: Reason
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,10 @@ class LoginUpdate:
 
 @dataclass(frozen=True)
 class ServiceRefused:
-    """The card service refused or failed; ``reason`` is a problem or error code."""
+    """The card service refused or failed before anything changed on the card."""
 
     session_id: int
-    reason: str
+    reason: Reason
 
 
 @dataclass(frozen=True)
@@ -86,18 +87,24 @@ class PinEntered:
 
 @dataclass(frozen=True)
 class UnlockFinished:
-    """The card was unblocked and every new PIN verified."""
+    """The card was unblocked and every new PIN verified; ``mechanism`` says how."""
 
     session_id: int
+    mechanism: str | None = None
 
 
 @dataclass(frozen=True)
 class UnlockFailed:
-    """The unblock did not happen; ``reason`` is a message code, ``tries_left`` for a wrong PUK."""
+    """The unlock failed; ``outcome`` says what the card's state is, as far as it is known.
+
+    ``tries_left`` is the PUK tries left after a wrong PUK.
+    """
 
     session_id: int
-    reason: str
+    reason: Reason
     tries_left: int | None = None
+    outcome: Outcome = Outcome.NOT_UNLOCKED
+    mechanism: str | None = None
 
 
 @dataclass(frozen=True)

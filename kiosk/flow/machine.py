@@ -24,6 +24,7 @@ from kiosk.flow.states import (
 )
 from kiosk.pin_policy import check_new_pin
 from protocol.card_rules import PUK_SAFETY_MARGIN, is_puk_format
+from protocol.reasons import Outcome, Reason, login_failure_reason
 
 
 @dataclass(frozen=True)
@@ -49,21 +50,21 @@ class FlowConfig:
 Result = tuple[State, tuple[fx.Effect, ...]]
 
 
-def assess(card: CardFacts, config: FlowConfig) -> str | None:
-    """``None`` if the card can be unlocked here, else the reason code for the summary."""
+def assess(card: CardFacts, config: FlowConfig) -> Reason | None:
+    """``None`` if the card can be unlocked here, else why not (for the summary)."""
     if card.problems:
         return card.problems[0]
     if card.profile != "siths":
-        return "not-siths"
+        return Reason.NOT_SITHS
     if not card.card_number:
-        return "no_card_number"
+        return Reason.NO_CARD_NUMBER
     if not card.blocked_pins:
-        return "not-blocked"
+        return Reason.NOT_BLOCKED
     puk = card.puk
     if puk is not None and puk.blocked:
-        return "puk-blocked"
+        return Reason.PUK_BLOCKED
     if puk is not None and puk.tries_left is not None and puk.tries_left <= config.puk_margin:
-        return "puk-margin"
+        return Reason.PUK_MARGIN
     return None
 
 
@@ -79,21 +80,48 @@ def _card_number(session: Session) -> str | None:
     return session.card.card_number if session.card else None
 
 
-def _fail(state: State, session: Session, reason: str, tries: int | None = None) -> Result:
-    return Failed(session, reason, tries), (
-        *_cancel_login(state),
-        fx.Report("unlock-failed", _card_number(session), reason),
+def _report(kind: fx.ReportKind, session: Session, now: float, **facts: object) -> fx.Report:
+    """A report on one step of ``session`` (no PIN, PUK or personal identity number)."""
+    return fx.Report(
+        kind,
+        session.session_id,
+        _card_number(session),
+        duration=round(now - session.started, 3),
+        **facts,  # type: ignore[arg-type]
     )
 
 
-def _health_reasons(event: ev.ServiceHealth) -> tuple[str, ...]:
+def _fail(
+    state: State,
+    session: Session,
+    now: float,
+    reason: Reason,
+    tries: int | None = None,
+    outcome: Outcome = Outcome.NOT_UNLOCKED,
+    mechanism: str | None = None,
+) -> Result:
+    return Failed(session, reason, tries, outcome), (
+        *_cancel_login(state),
+        _report(
+            fx.ReportKind.UNLOCK_FAILED,
+            session,
+            now,
+            reason=reason,
+            outcome=outcome,
+            tries_left=tries,
+            mechanism=mechanism,
+        ),
+    )
+
+
+def _health_reasons(event: ev.ServiceHealth) -> tuple[Reason, ...]:
     reasons = []
     if not event.reader_present:
-        reasons.append("no-reader")
+        reasons.append(Reason.NO_READER)
     if not event.provisioned:
-        reasons.append("not-provisioned")
+        reasons.append(Reason.NOT_PROVISIONED)
     if not event.card_service_up:
-        reasons.append("card-service-down")
+        reasons.append(Reason.CARD_SERVICE_DOWN)
     return tuple(reasons)
 
 
@@ -105,10 +133,12 @@ def transition(state: State, event: ev.Event, now: float, config: FlowConfig) ->
         if isinstance(state, Idle | OutOfService):
             if reasons:
                 changed = not isinstance(state, OutOfService) or state.reasons != reasons
-                report = (fx.Report("out-of-service", None, ",".join(reasons)),) if changed else ()
-                return OutOfService(reasons, state.last_session), report
+                report = fx.Report(
+                    fx.ReportKind.OUT_OF_SERVICE, reason=reasons[0], detail=",".join(reasons)
+                )
+                return OutOfService(reasons, state.last_session), (report,) if changed else ()
             if isinstance(state, OutOfService):
-                return Idle(state.last_session), (fx.Report("in-service"),)
+                return Idle(state.last_session), (fx.Report(fx.ReportKind.BACK_IN_SERVICE),)
         return state, ()
 
     session = getattr(state, "session", None)
@@ -117,9 +147,16 @@ def transition(state: State, event: ev.Event, now: float, config: FlowConfig) ->
     if isinstance(event, ev.CardRemoved):
         if session is None or event.reader != session.reader:
             return state, ()
+        # Pulled while unlocking: whether the card was unlocked is not known yet.
+        pulled_mid_unlock = (
+            _fail(state, session, now, Reason.CARD_REMOVED, outcome=Outcome.UNKNOWN)[1]
+            if isinstance(state, Unlocking)
+            else ()
+        )
         return Idle(session.session_id), (
             *_cancel_login(state),
-            fx.Report("card-removed", _card_number(session), type(state).__name__),
+            *pulled_mid_unlock,
+            _report(fx.ReportKind.SESSION_ENDED, session, now, detail=type(state).__name__),
         )
 
     if isinstance(event, ev.CardInserted):
@@ -127,7 +164,7 @@ def transition(state: State, event: ev.Event, now: float, config: FlowConfig) ->
             new = Session(state.last_session + 1, event.reader, now)
             return ReadingCard(new, now + config.timeouts.read), (
                 fx.ReadCard(new.session_id, event.reader),
-                fx.Report("card-inserted", None, event.reader),
+                _report(fx.ReportKind.SESSION_STARTED, new, now, detail=event.reader),
             )
         return state, ()
 
@@ -151,17 +188,20 @@ def _on_tick(state: State, session: Session, now: float, config: FlowConfig) -> 
     if now - session.started >= config.timeouts.session_ceiling and not isinstance(
         state, Unlocking
     ):
-        return _fail(state, session, "session-timeout")
+        return _fail(state, session, now, Reason.SESSION_TIMEOUT)
     deadline = getattr(state, "deadline", None)
     if deadline is None or now < deadline:
         return state, ()
     if isinstance(state, LoginQr):
-        return _fail(state, session, "login-expired")
+        return _fail(state, session, now, Reason.LOGIN_EXPIRED)
     if isinstance(state, ReadingCard):
-        return _fail(state, session, "card-unreadable")
-    if isinstance(state, StartingLogin | Unlocking):
-        return _fail(state, session, "card-service-timeout")
-    return _fail(state, session, "timeout")
+        return _fail(state, session, now, Reason.CARD_UNREADABLE)
+    if isinstance(state, StartingLogin):
+        return _fail(state, session, now, Reason.CARD_SERVICE_TIMEOUT)
+    if isinstance(state, Unlocking):
+        # The card or the service never answered: what the card did is not known.
+        return _fail(state, session, now, Reason.CARD_SERVICE_TIMEOUT, outcome=Outcome.UNKNOWN)
+    return _fail(state, session, now, Reason.TIMEOUT)
 
 
 def _on_session_event(
@@ -172,10 +212,10 @@ def _on_session_event(
             read = replace(session, card=card)
             verdict = assess(card, config)
             return CardSummary(read, verdict, now + config.timeouts.summary), (
-                fx.Report("card-read", card.card_number, verdict),
+                _report(fx.ReportKind.CARD_READ, read, now, reason=verdict),
             )
         case ReadingCard(), ev.CardReadFailed(reason=reason):
-            return _fail(state, session, reason)
+            return _fail(state, session, now, reason)
         case CardSummary(verdict=None), ev.StartMobileLogin():
             card_number = _card_number(session)
             if card_number is None:  # assess() refuses such cards; never reached
@@ -186,36 +226,50 @@ def _on_session_event(
         case CardSummary(verdict=None), ev.StartPukPath():
             return PukEntry(session, now + config.timeouts.pin), ()
         case CardSummary() | PukEntry() | LoginQr() | NewPin(), ev.Cancel():
-            return _fail(state, session, "cancelled")
+            return _fail(state, session, now, Reason.CANCELLED)
         case StartingLogin(), ev.LoginStarted(login=login):
             return LoginQr(session, login, "outstandingTransaction", login.expires_at), (
                 fx.PollLogin(session.session_id, login.order_ref, login.poll_interval),
-                fx.Report("login-started", _card_number(session)),
+                _report(fx.ReportKind.LOGIN_STARTED, session, now),
             )
         case StartingLogin() | LoginQr() | Unlocking(), ev.ServiceRefused(reason=reason):
-            return _fail(state, session, reason)
+            return _fail(state, session, now, reason)
         case LoginQr(login=login), ev.LoginUpdate(status="pending", hint=hint):
             return replace(state, hint=hint), (
                 fx.PollLogin(session.session_id, login.order_ref, login.poll_interval),
             )
         case LoginQr(login=login), ev.LoginUpdate(status="complete"):
             return _choose_pins(session, now, config, order_ref=login.order_ref), (
-                fx.Report("login-complete", _card_number(session)),
+                _report(fx.ReportKind.LOGIN_COMPLETE, session, now),
             )
         case LoginQr(), ev.LoginUpdate(hint=hint):
-            return Failed(session, f"login-{hint or 'failed'}"), (
-                fx.Report("unlock-failed", _card_number(session), f"login-{hint}"),
-            )
+            return _fail(state, session, now, login_failure_reason(hint))
         case PukEntry(), ev.PinEntered(value=puk):
             if not is_puk_format(puk):
                 return replace(state, error="puk-format", deadline=now + config.timeouts.pin), ()
             return _choose_pins(session, now, config, puk=puk), ()
         case NewPin(), ev.PinEntered(value=value):
             return _on_new_pin(state, session, value, now, config)
-        case Unlocking(), ev.UnlockFinished():
-            return Done(session), (fx.Report("unlocked", _card_number(session)),)
-        case Unlocking(), ev.UnlockFailed(reason=reason, tries_left=tries):
-            return _fail(state, session, reason, tries)
+        case Unlocking(), ev.UnlockFinished(mechanism=mechanism):
+            return Done(session), (
+                _report(
+                    fx.ReportKind.UNLOCK_SUCCEEDED,
+                    session,
+                    now,
+                    outcome=Outcome.UNLOCKED,
+                    mechanism=mechanism,
+                ),
+            )
+        case Unlocking(), ev.UnlockFailed() as failed:
+            return _fail(
+                state,
+                session,
+                now,
+                failed.reason,
+                failed.tries_left,
+                failed.outcome,
+                failed.mechanism,
+            )
     return state, ()
 
 
@@ -258,7 +312,7 @@ def _on_new_pin(
     else:
         card_number = _card_number(session)
         if state.order_ref is None or card_number is None:  # cannot happen via transition()
-            return _fail(state, session, "internal")
+            return _fail(state, session, now, Reason.INTERNAL)
         effect = fx.UnlockWithService(
             session.session_id, session.reader, state.order_ref, card_number, new_pins
         )

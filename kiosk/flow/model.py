@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from protocol.reasons import Reason
+
 
 @dataclass(frozen=True)
 class PinFacts:
@@ -27,8 +29,8 @@ class CardFacts:
     valid_to: dt.date | None
     personal_identity_number: str | None
     pins: tuple[PinFacts, ...]
-    #: Problem codes from the certificate checks (hw.siths.trust.CardProblem values).
-    problems: tuple[str, ...] = ()
+    #: What the certificate checks found (hw.siths.trust.CardProblem, as reasons).
+    problems: tuple[Reason, ...] = ()
 
     @property
     def puk(self) -> PinFacts | None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from kiosk.flow.model import LoginInfo, Session
 from kiosk.pin_policy import PinRejection
+from protocol.reasons import Outcome, Reason
 
 
 @dataclass(frozen=True)
@@ -21,9 +22,9 @@ class Idle:
 
 @dataclass(frozen=True)
 class OutOfService:
-    """Cannot serve: ``reasons`` are codes (no-reader, not-provisioned, card-service-down)."""
+    """Cannot serve: ``reasons`` say why (no reader, not provisioned, card service down)."""
 
-    reasons: tuple[str, ...]
+    reasons: tuple[Reason, ...]
     last_session: int = 0
 
 
@@ -40,7 +41,7 @@ class CardSummary:
     """Which card it is and whether it can be unlocked here (``verdict`` None) or why not."""
 
     session: Session
-    verdict: str | None
+    verdict: Reason | None
     deadline: float
 
 
@@ -112,11 +113,16 @@ class Done:
 
 @dataclass(frozen=True)
 class Failed:
-    """Not unlocked: ``reason`` says why and what to do next; remove the card."""
+    """The unlock did not succeed: ``reason`` says why and what to do next; remove the card.
+
+    ``outcome`` is what is known of the card: not unlocked, or unknown when it
+    left the reader while the unlock was under way.
+    """
 
     session: Session
-    reason: str
+    reason: Reason
     tries_left: int | None = None
+    outcome: Outcome = Outcome.NOT_UNLOCKED
 
 
 State = (

@@ -1,4 +1,8 @@
-"""Swedish first, English on request: strings live in translations/*.json, not in code."""
+"""Swedish first, English on request: strings live in translations/*.json, not in code.
+
+The screen's own strings are here; why something failed (``reason.*``) is worded
+once for every part in :mod:`protocol.reasons`, and :func:`text` reads it there.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,11 @@ import json
 from functools import cache
 from pathlib import Path
 
+from protocol.reasons import LANGUAGES, reason_text
+
+__all__ = ["LANGUAGES", "catalogue", "text"]
+
 FOLDER = Path(__file__).parent / "translations"
-LANGUAGES = ("sv", "en")
 
 
 @cache
@@ -17,11 +24,12 @@ def catalogue(language: str) -> dict[str, str]:
 
 
 def text(language: str, key: str, **values: object) -> str:
-    """The string for ``key``; an unknown reason falls back to the generic one."""
-    strings = catalogue(language)
-    template = strings.get(key)
-    if template is None:
-        template = strings["reason.unknown"] if key.startswith("reason.") else key
+    """The string for ``key``; ``reason.<code>`` comes from the shared words (unknown: generic)."""
+    if key.startswith("reason."):
+        tries = values.get("tries")
+        count = tries if isinstance(tries, int) else None
+        return reason_text(language, key.removeprefix("reason."), tries=count)
+    template = catalogue(language).get(key, key)
     try:
         return template.format(**values)
     except (KeyError, IndexError, ValueError):

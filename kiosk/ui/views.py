@@ -83,7 +83,7 @@ def _message(lang: str, title_key: str, body: str, extra: Widget | None = None) 
 
 
 def _reason(lang: str, reason: str, tries: int | None = None) -> str:
-    return text(lang, f"reason.{reason}", tries=tries if tries is not None else "?")
+    return text(lang, f"reason.{reason}", tries=tries)
 
 
 def pin_name(lang: str, state: State, name: str) -> str:
@@ -220,7 +220,7 @@ def build(state: State, lang: str, send: Send, *, scrambled: bool = False) -> Wi
         case Idle():
             return _message(lang, "idle.title", text(lang, "idle.body"))
         case OutOfService(reasons=reasons):
-            lines = [text(lang, f"oos.reason.{r}") for r in reasons] + [text(lang, "oos.body")]
+            lines = [text(lang, f"reason.{r}") for r in reasons] + [text(lang, "oos.body")]
             return _message(lang, "oos.title", "\n".join(lines))
         case ReadingCard():
             return _message(lang, "reading.title", text(lang, "reading.body"))

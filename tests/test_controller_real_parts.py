@@ -1,0 +1,126 @@
+"""The controller with its real edges (PcscCardAccess, CardServiceClient): pcscd and a
+virtual SITHS card, the reference card service over mutual TLS, and the simulated phone."""
+
+from __future__ import annotations
+
+import pytest
+
+from hw.reader_watcher import ReaderWatcher
+from kiosk.card_actions import PcscCardAccess
+from kiosk.controller import Controller
+from kiosk.flow import events as ev
+from kiosk.flow.states import CardSummary, Done, Failed, Idle, LoginQr, NewPin, OutOfService
+from protocol.login_qr import QrAnimation
+from tests.harness.waiting import wait_for
+
+pytestmark = pytest.mark.pcsc
+NEW_PIN = "48291573"
+
+
+@pytest.fixture
+def kiosk(cardservice, trust, standard_siths_certificates):
+    holder, _ = standard_siths_certificates
+    cardservice.register(holder, secret=b"12345678")
+    reports = []
+    controller = Controller(
+        card=PcscCardAccess(trust),
+        service=cardservice.client(),
+        kiosk_id="kiosk-test",
+        sink=reports.append,
+        tick_interval=0.2,
+    ).start()
+    watcher = ReaderWatcher(controller.on_reader_event, poll_ms=300)
+    watcher.start()
+    controller.reports = reports
+    controller.holder = holder
+    yield controller
+    watcher.stop()
+    controller.stop()
+
+
+def is_(kind):
+    return lambda state: isinstance(state, kind)
+
+
+def scan_qr(cardservice, controller, person):
+    qr = controller.wait_for(is_(LoginQr), 20)
+    login = qr.login
+    frame = QrAnimation(login.qr_prefix, login.qr_start_token, login.qr_start_secret).current()
+    cardservice.scan_and_approve(frame, person)
+
+
+def test_whole_unlock_through_the_controller(kiosk, cardservice, make_siths_slot):
+    slot = make_siths_slot(identification_tries_left=0)
+    summary = kiosk.wait_for(is_(CardSummary), 20)
+    assert summary.verdict is None
+    assert summary.session.card.card_number == kiosk.holder.card_number
+    kiosk.dispatch(ev.StartMobileLogin())
+    scan_qr(cardservice, kiosk, kiosk.holder.personal_identity_number)
+    kiosk.wait_for(is_(NewPin), 20)
+    kiosk.dispatch(ev.PinEntered(NEW_PIN))
+    kiosk.dispatch(ev.PinEntered(NEW_PIN))
+    kiosk.wait_for(is_(Done), 30)
+    assert not slot.card.state.identification_pin.blocked
+    assert slot.card.state.identification_pin.value.startswith(NEW_PIN.encode())
+    assert cardservice.smtp.wait_for(1)  # the holder was told
+    slot.remove()
+    kiosk.wait_for(is_(Idle), 20)
+    kinds = [r.kind for r in kiosk.reports]
+    assert "unlock-succeeded" in kinds and kinds[-1] == "session-ended"
+    (done,) = [r for r in kiosk.reports if r.kind == "unlock-succeeded"]
+    assert done.mechanism == "puk" and done.outcome == "unlocked"
+    assert done.card_number == kiosk.holder.card_number
+    secrets = (NEW_PIN, "12345678", kiosk.holder.personal_identity_number)
+    assert not any(secret in repr(r) for r in kiosk.reports for secret in secrets)
+
+
+def test_card_pulled_during_pin_entry(kiosk, cardservice, make_siths_slot):
+    slot = make_siths_slot(identification_tries_left=0)
+    kiosk.wait_for(is_(CardSummary), 20)
+    kiosk.dispatch(ev.StartMobileLogin())
+    scan_qr(cardservice, kiosk, kiosk.holder.personal_identity_number)
+    kiosk.wait_for(is_(NewPin), 20)
+    kiosk.dispatch(ev.PinEntered(NEW_PIN))
+    slot.remove()
+    state = kiosk.wait_for(is_(Idle), 20)
+    assert NEW_PIN not in repr(state)
+    assert slot.card.state.identification_pin.blocked
+    # the abandoned login was cancelled at the card service
+    wait_for(
+        lambda: "login-cancelled" in [r["event"] for r in cardservice.store.audit_log()],
+        what="the login to be cancelled",
+    )
+
+
+def test_login_declined_on_the_phone(kiosk, cardservice, make_siths_slot):
+    make_siths_slot(identification_tries_left=0)
+    kiosk.wait_for(is_(CardSummary), 20)
+    kiosk.dispatch(ev.StartMobileLogin())
+    qr = kiosk.wait_for(is_(LoginQr), 20)
+    frame = QrAnimation(
+        qr.login.qr_prefix, qr.login.qr_start_token, qr.login.qr_start_secret
+    ).current()
+    person = {"personalIdentityNumber": kiosk.holder.personal_identity_number}
+    scan = cardservice.phone("/v1/phone/scan", {"qrContent": frame, **person})
+    cardservice.phone(f"/v1/phone/{scan.json()['orderRef']}/decline", person)
+    failed = kiosk.wait_for(is_(Failed), 20)
+    assert failed.reason == "login-declined"
+
+
+def test_card_that_needs_an_id_administrator(kiosk, cardservice, make_siths_slot):
+    cardservice.register(kiosk.holder, product_code="SITHS-LEGACY-1")
+    make_siths_slot(identification_tries_left=0)
+    kiosk.wait_for(is_(CardSummary), 20)
+    kiosk.dispatch(ev.StartMobileLogin())
+    failed = kiosk.wait_for(is_(Failed), 20)
+    assert failed.reason == "needs-id-administrator"
+
+
+def test_out_of_service_while_the_card_service_is_in_maintenance(kiosk, cardservice):
+    cardservice.store.set_setting("maintenance", "on")
+    kiosk._check_health()
+    state = kiosk.wait_for(is_(OutOfService), 20)
+    assert "card-service-down" in state.reasons
+    cardservice.store.set_setting("maintenance", "off")
+    kiosk._check_health()
+    kiosk.wait_for(is_(Idle), 20)
