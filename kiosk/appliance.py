@@ -15,14 +15,14 @@ from hw.siths.trust import TrustStore
 from kiosk.cardservice_client import CardServiceClient
 from kiosk.config import KioskConfig
 from kiosk.controller import Controller, ReportSink
-from kiosk.flow.machine import FlowConfig, Timeouts
+from kiosk.flow.machine import FlowConfig
 
 log = logging.getLogger(__name__)
 
 
 def flow_config(config: KioskConfig) -> FlowConfig:
     """Timeouts and PUK margin from the configuration file."""
-    return FlowConfig(Timeouts(**config.timeouts), config.puk_margin)
+    return FlowConfig(config.timeouts, config.puk_margin)
 
 
 def log_report(report: object) -> None:
