@@ -18,7 +18,7 @@ from kiosk.cardservice_client import CardServiceClient
 from kiosk.config import KioskConfig
 from kiosk.controller import Controller
 from kiosk.event_sink import BackgroundSink, Deliver
-from kiosk.flow.machine import FlowConfig, Timeouts
+from kiosk.flow.machine import FlowConfig
 from kiosk.session_report import SessionReport
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 def flow_config(config: KioskConfig) -> FlowConfig:
     """Timeouts and PUK margin from the configuration file."""
-    return FlowConfig(Timeouts(**config.timeouts), config.puk_margin)
+    return FlowConfig(config.timeouts, config.puk_margin)
 
 
 def log_report(report: SessionReport) -> None:

@@ -1,55 +1,187 @@
 """The kiosk's configuration: one TOML file, validated at start.
 
-Every mistake is reported with the key's dotted name and what is wrong with
-it (``card_service.read_timeout: must be a number between 0.1 and 120``), so
-a technician can fix the file without reading code. Missing device
-certificate files are not a configuration error: the kiosk then shows "not
-provisioned" and waits for the technician's tool.
+The file's shape is a set of pydantic models, one per table, so the keys, their
+defaults and their limits are written once and :func:`render` can check what it
+writes with the same rules :func:`parse` reads with. Every mistake is reported
+on one line with the key's dotted name and what the value must be
+(``card_service.read_timeout: must be a number between 0.1 and 120 (got 0)``),
+so a technician can fix the file without reading code or a traceback. Missing
+device certificate files are not a configuration error: the kiosk then shows
+"not provisioned" and waits for the technician's tool.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
+
+import tomli_w
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic.fields import FieldInfo
 
 from kiosk.flow.machine import Timeouts
 from protocol.card_rules import PUK_SAFETY_MARGIN
 
 DEFAULT_PATH = Path("/etc/siths-kiosk/kiosk.toml")
 
+#: RFC 5280's upper bound for a common name: the kiosk id is its device certificate's CN.
+KIOSK_ID_MAX_LENGTH = 64
+#: Seconds a ``[timeouts]`` value may be: a screen must stay up a moment, and more than an
+#: hour is a typo (minutes written as seconds), not a wish.
+TIMEOUT_LIMITS = (1.0, 3600.0)
+#: A wrong value longer than this is cut short in the message, which stays one line.
+_SHOWN_MAX = 40
+
+Language = Literal["sv", "en"]
+
 
 class ConfigError(Exception):
     """The configuration file cannot be used; the message names the key."""
 
 
-@dataclass(frozen=True)
-class CardServiceConfig:
-    """How to reach the card service."""
+def _rule(default: Any, must: str, **limits: Any) -> Any:
+    """A key's default and limits, with the words a technician reads when a value breaks them.
 
-    url: str
-    ca_file: Path
-    client_cert: Path
-    client_key: Path
-    connect_timeout: float = 3.05
-    read_timeout: float = 10.0
+    The words are kept in the field's ``description`` beside the limits they explain;
+    pydantic's own messages speak of Python types and are never shown. No parentheses:
+    the message adds ``(got ...)``.
+    """
+    return Field(default, description=f"must be {must}", **limits)
 
 
-@dataclass(frozen=True)
-class KioskConfig:
-    """Everything the appliance reads at start."""
+def _between(default: float, low: float, high: float, what: str = "a number") -> Any:
+    """A number key whose message quotes the very limits it is checked against."""
+    return _rule(default, f"{what} between {low:g} and {high:g}", ge=low, le=high)
 
-    kiosk_id: str
-    location: str
+
+def _absolute(path: Path) -> Path:
+    """Refuse a relative path: under systemd it would be relative to ``/``, silently."""
+    if not path.is_absolute():
+        raise ValueError("relative path")  # the technician reads the key's description
+    return path
+
+
+def _without_trailing_slash(url: str) -> str:
+    """The client appends ``/v1/...``; a trailing slash would double it."""
+    return url.rstrip("/")
+
+
+# TOML has no path type: the path is a string, so this one type may convert (strict=False).
+AbsolutePath = Annotated[Path, Field(strict=False), AfterValidator(_absolute)]
+
+
+class _Table(BaseModel):
+    """What every table shares.
+
+    Unknown keys are refused (they are usually misspellings, and a misspelt key would
+    otherwise silently keep its default); values are never coerced (``"8"`` is not 8,
+    ``1`` is not ``true``); defaults pass the same limits as the file's values; and
+    nothing changes once loaded.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, validate_default=True)
+
+
+class KioskTable(_Table):
+    """``[kiosk]``: who this kiosk is and how its screen behaves."""
+
+    id: str = _rule(
+        ..., f"1 to {KIOSK_ID_MAX_LENGTH} characters", min_length=1, max_length=KIOSK_ID_MAX_LENGTH
+    )
+    location: str = _rule(..., "text")
+    language: Language = _rule("sv", " or ".join(f'"{code}"' for code in get_args(Language)))
+    fullscreen: bool = _rule(True, "true or false")
+    scramble_keypad: bool = _rule(False, "true or false")
+
+
+class CardServiceConfig(_Table):
+    """``[card_service]``: how to reach the card service (HTTPS with mutual TLS)."""
+
+    url: Annotated[str, AfterValidator(_without_trailing_slash)] = _rule(
+        ...,
+        "an https:// address such as https://cardservice.example.org:8443",
+        pattern=r"^https://[^\s/]+(/\S*)?$",
+    )
+    ca_file: AbsolutePath = _rule(..., "an absolute path")
+    client_cert: AbsolutePath = _rule(..., "an absolute path")
+    client_key: AbsolutePath = _rule(..., "an absolute path")
+    connect_timeout: float = _between(3.05, 0.1, 60)
+    read_timeout: float = _between(10.0, 0.1, 120)
+
+
+class CardsTable(_Table):
+    """``[cards]``: which SITHS cards the kiosk trusts and how careful it is with PUK tries."""
+
+    # A list in the file, a tuple once loaded (frozen); the list is what needs strict=False.
+    trust_anchors: tuple[AbsolutePath, ...] = _rule(
+        ..., "a list of absolute paths to PEM files", min_length=1, strict=False
+    )
+    # At least one try is kept for an ID administrator; 10 wrong PUKs lock a SITHS card for good.
+    puk_margin: int = _between(PUK_SAFETY_MARGIN, 1, 9, "a whole number")
+
+
+# One optional key per field of the flow's Timeouts, with its default: the names and
+# the defaults are written once, in kiosk/flow/machine.py.
+TimeoutsTable = create_model(
+    "TimeoutsTable",
+    __base__=_Table,
+    __doc__="``[timeouts]``: seconds each waiting screen waits (all optional).",
+    **{
+        field.name: (float, _between(field.default, *TIMEOUT_LIMITS))
+        for field in dataclasses.fields(Timeouts)
+    },
+)
+
+
+class KioskConfig(_Table):
+    """Everything the appliance reads at start: the file's tables, and flat names for them."""
+
+    kiosk: KioskTable
     card_service: CardServiceConfig
-    trust_anchors: tuple[Path, ...]
-    language: str = "sv"
-    fullscreen: bool = True
-    scramble_keypad: bool = False
-    puk_margin: int = PUK_SAFETY_MARGIN
-    timeouts: dict[str, float] = field(default_factory=dict)
+    cards: CardsTable
+    timeouts_table: TimeoutsTable = Field(default_factory=TimeoutsTable, alias="timeouts")
+
+    @property
+    def kiosk_id(self) -> str:
+        """``[kiosk] id``, also the common name of the device certificate."""
+        return self.kiosk.id
+
+    @property
+    def location(self) -> str:
+        """``[kiosk] location``, shown in the holder's e-mail."""
+        return self.kiosk.location
+
+    @property
+    def language(self) -> Language:
+        """``[kiosk] language``: the screen's language at start."""
+        return self.kiosk.language
+
+    @property
+    def fullscreen(self) -> bool:
+        """``[kiosk] fullscreen``: false only for development."""
+        return self.kiosk.fullscreen
+
+    @property
+    def scramble_keypad(self) -> bool:
+        """``[kiosk] scramble_keypad``: shuffle the PIN keypad's digits."""
+        return self.kiosk.scramble_keypad
+
+    @property
+    def trust_anchors(self) -> tuple[Path, ...]:
+        """``[cards] trust_anchors``: the SITHS root and issuing CA files."""
+        return self.cards.trust_anchors
+
+    @property
+    def puk_margin(self) -> int:
+        """``[cards] puk_margin``: PUK tries the kiosk never spends."""
+        return self.cards.puk_margin
+
+    @property
+    def timeouts(self) -> Timeouts:
+        """``[timeouts]`` as the flow takes them."""
+        return Timeouts(**self.timeouts_table.model_dump())
 
     @property
     def provisioned(self) -> bool:
@@ -63,59 +195,57 @@ class KioskConfig:
         return all(path.is_file() for path in files)
 
 
-TIMEOUT_KEYS = tuple(f.name for f in dataclasses.fields(Timeouts))
+def _table_model(field: FieldInfo) -> type[_Table] | None:
+    """The model of a table-valued key, or ``None`` for a plain value."""
+    kind = field.annotation
+    return kind if isinstance(kind, type) and issubclass(kind, _Table) else None
 
 
-class _Section:
-    """Typed access to one table, remembering which keys were read."""
+def _field_at(keys: list[str]) -> FieldInfo:
+    """The schema of the key at a dotted path (a pydantic error's ``loc``)."""
+    model: type[_Table] = KioskConfig
+    for key in keys:
+        field = next(f for name, f in model.model_fields.items() if (f.alias or name) == key)
+        model = _table_model(field) or model
+    return field
 
-    def __init__(self, name: str, data: object) -> None:
-        if not isinstance(data, dict):
-            raise ConfigError(f"{name}: must be a table")
-        self.name = name
-        self.data = data
-        self.seen: set[str] = set()
 
-    def _key(self, key: str) -> str:
-        return f"{self.name}.{key}" if self.name else key
+def _shown(value: object) -> str:
+    """A wrong value as the technician wrote it (TOML spelling), short and on one line."""
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list" if value else "an empty list"
+    text = tomli_w.dumps({"v": value}).removeprefix("v = ").strip()
+    return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 3] + "..."
 
-    def get(self, key: str, kind: type, default: Any = ...) -> Any:
-        self.seen.add(key)
-        if key not in self.data:
-            if default is ...:
-                raise ConfigError(f"{self._key(key)}: missing")
-            return default
-        value = self.data[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ConfigError(f"{self._key(key)}: must be a {kind.__name__}, got {value!r}")
-        return value
 
-    def number(self, key: str, low: float, high: float, default: float) -> float:
-        value = self.get(key, float, default)
-        if not low <= value <= high:
-            raise ConfigError(f"{self._key(key)}: must be a number between {low} and {high}")
-        return value
+def _first_problem(error: ValidationError) -> str:
+    """One line for pydantic's first error.
 
-    def path(self, key: str) -> Path:
-        value = self.get(key, str)
-        if not value.startswith("/"):
-            raise ConfigError(f"{self._key(key)}: must be an absolute path")
-        return Path(value)
+    Pydantic lists errors in the order of the tables and keys above, then unknown
+    keys in file order, so the same file always names the same problem. List
+    positions are left out of the name: the value shown says which entry it is.
+    """
+    detail = error.errors(include_url=False)[0]
+    keys = [part for part in detail["loc"] if isinstance(part, str)]
+    name = ".".join(keys)
+    if detail["type"] == "extra_forbidden":
+        return f"{name}: unknown key (misspelt?)"
+    field = _field_at(keys)
+    is_table = _table_model(field) is not None
+    if detail["type"] == "missing":
+        return f"{name}: missing table [{name}]" if is_table else f"{name}: missing"
+    must = "must be a table" if is_table else field.description
+    return f"{name}: {must} (got {_shown(detail['input'])})"
 
-    def table(self, key: str, required: bool = True) -> _Section:
-        self.seen.add(key)
-        if key not in self.data and not required:
-            return _Section(self._key(key), {})
-        if key not in self.data:
-            raise ConfigError(f"{self._key(key)}: missing table [{self._key(key)}]")
-        return _Section(self._key(key), self.data[key])
 
-    def done(self) -> None:
-        unknown = sorted(set(self.data) - self.seen)
-        if unknown:
-            raise ConfigError(f"{self._key(unknown[0])}: unknown key (misspelt?)")
+def _validated(data: dict[str, Any]) -> KioskConfig:
+    """The configuration from TOML data, or :class:`ConfigError` naming the first problem."""
+    try:
+        return KioskConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_first_problem(error)) from None
 
 
 def parse(text: str) -> KioskConfig:
@@ -124,51 +254,7 @@ def parse(text: str) -> KioskConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"not valid TOML: {error}") from None
-    root = _Section("", data)
-    kiosk = root.table("kiosk")
-    service = root.table("card_service")
-    cards = root.table("cards")
-    timeouts = root.table("timeouts", required=False)
-
-    kiosk_id = kiosk.get("id", str)
-    if not kiosk_id or len(kiosk_id) > 64:
-        raise ConfigError("kiosk.id: must be 1 to 64 characters")
-    language = kiosk.get("language", str, "sv")
-    if language not in ("sv", "en"):
-        raise ConfigError('kiosk.language: must be "sv" or "en"')
-    url = service.get("url", str)
-    if not url.startswith("https://"):
-        raise ConfigError("card_service.url: must start with https://")
-    anchors = cards.get("trust_anchors", list)
-    if not anchors or not all(isinstance(a, str) and a.startswith("/") for a in anchors):
-        raise ConfigError("cards.trust_anchors: must be a list of absolute paths to PEM files")
-    puk_margin = cards.get("puk_margin", int, PUK_SAFETY_MARGIN)
-    if not 1 <= puk_margin <= 9:
-        raise ConfigError("cards.puk_margin: must be 1 to 9 (never spend the last PUK tries)")
-    config = KioskConfig(
-        kiosk_id=kiosk_id,
-        location=kiosk.get("location", str),
-        language=language,
-        fullscreen=kiosk.get("fullscreen", bool, True),
-        scramble_keypad=kiosk.get("scramble_keypad", bool, False),
-        card_service=CardServiceConfig(
-            url=url.rstrip("/"),
-            ca_file=service.path("ca_file"),
-            client_cert=service.path("client_cert"),
-            client_key=service.path("client_key"),
-            connect_timeout=service.number("connect_timeout", 0.1, 60, 3.05),
-            read_timeout=service.number("read_timeout", 0.1, 120, 10.0),
-        ),
-        trust_anchors=tuple(Path(a) for a in anchors),
-        puk_margin=puk_margin,
-        timeouts={
-            key: timeouts.number(key, 1, 3600, 0) for key in TIMEOUT_KEYS if key in timeouts.data
-        },
-    )
-    timeouts.seen.update(TIMEOUT_KEYS)
-    for section in (timeouts, cards, service, kiosk, root):
-        section.done()
-    return config
+    return _validated(data)
 
 
 def render(
@@ -182,15 +268,23 @@ def render(
     trust_anchors: list[Path],
     fullscreen: bool = True,
 ) -> str:
-    """A configuration file's text (the demo, the tests and the technician's tool write it)."""
-    anchors = ", ".join(f'"{path}"' for path in trust_anchors)
-    return (
-        f'[kiosk]\nid = "{kiosk_id}"\nlocation = "{location}"\n'
-        f"fullscreen = {'true' if fullscreen else 'false'}\n\n"
-        f'[card_service]\nurl = "{url}"\nca_file = "{ca_file}"\n'
-        f'client_cert = "{client_cert}"\nclient_key = "{client_key}"\n\n'
-        f"[cards]\ntrust_anchors = [{anchors}]\n"
-    )
+    """A configuration file's text (the demo, the tests and the technician's tool write it).
+
+    The values are checked with the same rules as :func:`parse` first, so a file this
+    writes always loads; :class:`ConfigError` names the first value that would not.
+    """
+    data: dict[str, Any] = {
+        "kiosk": {"id": kiosk_id, "location": location, "fullscreen": fullscreen},
+        "card_service": {
+            "url": url,
+            "ca_file": str(ca_file),
+            "client_cert": str(client_cert),
+            "client_key": str(client_key),
+        },
+        "cards": {"trust_anchors": [str(path) for path in trust_anchors]},
+    }
+    _validated(data)
+    return tomli_w.dumps(data)
 
 
 def load(path: Path = DEFAULT_PATH) -> KioskConfig:
