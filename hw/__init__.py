@@ -1,8 +1,8 @@
-"""Everything that touches smart-card hardware.
+"""The card stack: everything that talks to a smart card through PC/SC. Imports only protocol.
 
 The layers, bottom up: :mod:`hw.pcsc` (a PC/SC connection to one reader),
 :mod:`hw.apdu_processor` (APDU framing, GET RESPONSE chaining, typed status
-words), card profiles such as :mod:`hw.piv` (typed sessions), and
-:mod:`hw.reader_watcher` (reader and card events). :mod:`sim.vcard` holds the
-virtual cards that the demo and the tests serve to the real pcscd via vpcd.
+words), card profiles :mod:`hw.piv` and :mod:`hw.siths` (typed sessions), and
+:mod:`hw.reader_watcher` (reader and card events). The virtual cards the tests
+and the demo serve through vpcd are in :mod:`sim.vcard`, not here.
 """
