@@ -14,61 +14,46 @@ import uuid
 from dataclasses import dataclass
 
 from kiosk.flow.effects import Report, ReportKind
-from protocol.reasons import Outcome, Reason
 
 
 @dataclass(frozen=True)
 class SessionReport:
-    """One reported step, with its identity and time."""
+    """One reported step (``step``), with its identity and time."""
 
     report_id: str
     kiosk_id: str
     #: ``<incarnation>-<session number>``; ``None`` for the kiosk's own state (out of service).
     session: str | None
     at: dt.datetime
-    kind: ReportKind
-    card_number: str | None = None
-    reason: Reason | None = None
-    outcome: Outcome | None = None
-    mechanism: str | None = None
-    tries_left: int | None = None
-    duration: float | None = None
-    detail: str | None = None
+    step: Report
+
+    @property
+    def kind(self) -> ReportKind:
+        """What the report is about."""
+        return self.step.kind
 
     @classmethod
     def of(
-        cls, report: Report, *, kiosk_id: str, incarnation: str, at: dt.datetime
+        cls, step: Report, *, kiosk_id: str, incarnation: str, at: dt.datetime
     ) -> SessionReport:
         """Stamp a flow report with its id, kiosk, session key and time."""
-        session = None if report.session_id is None else f"{incarnation}-{report.session_id}"
-        return cls(
-            report_id=str(uuid.uuid4()),
-            kiosk_id=kiosk_id,
-            session=session,
-            at=at,
-            kind=report.kind,
-            card_number=report.card_number,
-            reason=report.reason,
-            outcome=report.outcome,
-            mechanism=report.mechanism,
-            tries_left=report.tries_left,
-            duration=report.duration,
-            detail=report.detail,
-        )
+        session = None if step.session_id is None else f"{incarnation}-{step.session_id}"
+        return cls(str(uuid.uuid4()), kiosk_id, session, at, step)
 
     def to_json(self) -> dict[str, object]:
         """Plain JSON values (for the journal now, telemetry later)."""
+        step = self.step
         return {
             "id": self.report_id,
             "kiosk": self.kiosk_id,
             "session": self.session,
             "at": self.at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "kind": self.kind.value,
-            "cardNumber": self.card_number,
-            "reason": None if self.reason is None else self.reason.value,
-            "outcome": None if self.outcome is None else self.outcome.value,
-            "mechanism": self.mechanism,
-            "triesLeft": self.tries_left,
-            "durationSeconds": self.duration,
-            "detail": self.detail,
+            "kind": step.kind.value,
+            "cardNumber": step.card_number,
+            "reason": None if step.reason is None else step.reason.value,
+            "outcome": None if step.outcome is None else step.outcome.value,
+            "mechanism": step.mechanism,
+            "triesLeft": step.tries_left,
+            "durationSeconds": step.duration,
+            "detail": step.detail,
         }

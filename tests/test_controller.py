@@ -151,7 +151,7 @@ def test_a_whole_unlock_is_reported_step_by_step_with_ids_and_no_secrets(parts):
     assert len({r.session for r in reports}) == 1
     assert reports[0].session.startswith(controller.incarnation)
     assert all(r.at.tzinfo is not None for r in reports)
-    assert reports[4].mechanism == "puk" and reports[4].duration >= 0
+    assert reports[4].step.mechanism == "puk" and reports[4].step.duration >= 0
     for report in reports:
         flat = repr(report) + repr(report.to_json())
         assert NEW_PIN not in flat and PUK not in flat and PNR not in flat

@@ -67,7 +67,7 @@ def test_whole_unlock_through_the_controller(kiosk, cardservice, make_siths_slot
     kiosk.wait_for(is_(Idle), 20)
     kinds = [r.kind for r in kiosk.reports]
     assert "unlock-succeeded" in kinds and kinds[-1] == "session-ended"
-    (done,) = [r for r in kiosk.reports if r.kind == "unlock-succeeded"]
+    (done,) = [r.step for r in kiosk.reports if r.kind == "unlock-succeeded"]
     assert done.mechanism == "puk" and done.outcome == "unlocked"
     assert done.card_number == kiosk.holder.card_number
     secrets = (NEW_PIN, "12345678", kiosk.holder.personal_identity_number)
