@@ -11,9 +11,7 @@ import datetime as dt
 from kiosk.flow import events as ev
 from kiosk.flow.machine import FlowConfig, transition
 from kiosk.flow.model import CardFacts, LoginInfo, PinFacts
-from kiosk.flow.states import (
-    Idle,
-)
+from kiosk.flow.states import Idle
 
 CONFIG = FlowConfig()
 READER = "Reader 0"
