@@ -9,6 +9,8 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
+from protocol.problems import PROBLEMS, ProblemCode
+
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 SPEC_PATH = DOCS / "cardservice-api.yaml"
 PROSE_PATH = DOCS / "cardservice-api.md"
@@ -72,6 +74,8 @@ def test_problem_codes_match_the_prose_table(spec: dict) -> None:
     in_spec = spec["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
     assert len(in_spec) == len(set(in_spec))
     assert set(in_spec) == prose
+    assert in_spec == list(ProblemCode)
+    assert set(PROBLEMS) == set(ProblemCode)
 
 
 def test_paths_and_operation_ids(spec: dict) -> None:
