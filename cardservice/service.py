@@ -21,7 +21,15 @@ from cardservice.problems import Problem
 from cardservice.store import Card, Login, Store, Unlock
 from cardservice.vault import Vault
 from protocol.admin_key import CHALLENGE_LENGTH, admin_cryptogram
-from protocol.credential import associated_data, public_key_from_b64, seal, unb64
+from protocol.credential import (
+    ALGORITHM,
+    ENC_LENGTH,
+    EnvelopeBinding,
+    b64,
+    public_key_from_b64,
+    seal,
+    unb64,
+)
 from protocol.login_qr import DEFAULT_PREFIX, frame_is_authentic, parse_qr_content
 
 log = logging.getLogger(__name__)
@@ -344,11 +352,19 @@ class CardService:
                 outcome_at=None,
             )
             expires_at = _iso(unlock.expires)
-            envelope = seal(
-                kiosk_key,
-                plaintext,
-                associated_data(unlock.unlock_id, card.card_number, login.order_ref, expires_at),
+            binding = EnvelopeBinding(
+                kiosk_id=kiosk_id,
+                order_ref=login.order_ref,
+                card_number=card.card_number,
+                unlock_id=unlock.unlock_id,
+                expires_at=expires_at,  # the answer's expiresAt, character for character
             )
+            sealed = seal(kiosk_key, plaintext, binding)
+            envelope = {
+                "alg": ALGORITHM,
+                "enc": b64(sealed[:ENC_LENGTH]),
+                "ciphertext": b64(sealed[ENC_LENGTH:]),
+            }
             self.store.add_unlock(unlock)
             self.store.update_login(login.order_ref, credential_issued=1)
             self.store.add_attempt(card.card_number, kiosk_id, now)

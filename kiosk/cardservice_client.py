@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,14 @@ from kiosk.cardservice_errors import (
     CardServiceUnreachable,
     problem_error,
 )
-from protocol.credential import EnvelopeError, UnlockKey, associated_data, b64
+from protocol.credential import (
+    ALGORITHM,
+    EnvelopeBinding,
+    EnvelopeError,
+    UnlockKey,
+    b64,
+    unb64,
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,7 @@ class UnlockCredential:
 
     unlock_id: str
     mechanism: str
-    secret: bytes
+    secret: bytes = field(repr=False)  # the PUK or cryptogram: never in logs or reprs
     expires_at: dt.datetime
 
 
@@ -103,6 +110,7 @@ class CardServiceClient:
         self,
         base_url: str,
         *,
+        kiosk_id: str,
         client_cert: tuple[Path, Path] | None,
         ca_file: Path,
         connect_timeout: float = 3.05,
@@ -111,6 +119,8 @@ class CardServiceClient:
         backoff: float = 0.3,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        #: The common name of the device certificate; unlock envelopes are bound to it.
+        self.kiosk_id = kiosk_id
         self.timeout = (connect_timeout, read_timeout)
         self.session = requests.Session()
         # Pinning: only the service's CA, whatever REQUESTS_CA_BUNDLE or proxies say.
@@ -235,7 +245,11 @@ class CardServiceClient:
         key: UnlockKey,
         challenge: bytes | None = None,
     ) -> UnlockCredential:
-        """Get the credential and open it with the one-time ``key`` (which is then spent)."""
+        """Get the credential and open it with the one-time ``key``, which is spent either way.
+
+        The envelope opens only if it was sealed for this kiosk, this login, this
+        card, the unlock id in the answer and the answer's ``expiresAt`` text.
+        """
         body: dict[str, Any] = {
             "orderRef": order_ref,
             "cardNumber": card_number,
@@ -244,17 +258,33 @@ class CardServiceClient:
         }
         if challenge is not None:
             body["challenge"] = b64(challenge)
-        data = self._call("POST", "/v1/unlocks", body)
-        unlock_id = _field(data, "unlockId")
-        mechanism = _field(data, "mechanism")
-        if mechanism not in ("puk", "admin-key"):
-            raise CardServiceProtocolError(f"unknown unlock mechanism {mechanism!r}")
-        expires_text = _field(data, "expiresAt")
-        aad = associated_data(unlock_id, card_number, order_ref, expires_text)
         try:
-            secret = key.open(data.get("envelope"), aad, expires_at=_time(expires_text))
-        except EnvelopeError as error:
-            raise CardServiceProtocolError(f"the unlock credential is unusable: {error}") from None
+            data = self._call("POST", "/v1/unlocks", body)
+            unlock_id = _field(data, "unlockId")
+            mechanism = _field(data, "mechanism")
+            if mechanism not in ("puk", "admin-key"):
+                raise CardServiceProtocolError(f"unknown unlock mechanism {mechanism!r}")
+            expires_text = _field(data, "expiresAt")
+            envelope = _field(data, "envelope", dict)
+            if envelope.get("alg") != ALGORITHM:
+                raise CardServiceProtocolError("the envelope is not of the expected kind")
+            try:
+                sealed = unb64(envelope.get("enc"), "enc") + unb64(
+                    envelope.get("ciphertext"), "ciphertext"
+                )
+            except ValueError as error:
+                raise CardServiceProtocolError(f"the envelope is malformed: {error}") from None
+            binding = EnvelopeBinding(
+                self.kiosk_id, order_ref, card_number, unlock_id, expires_text
+            )
+            try:
+                secret = key.open(sealed, binding)
+            except EnvelopeError as error:
+                raise CardServiceProtocolError(
+                    f"the unlock credential is unusable: {error}"
+                ) from None
+        finally:
+            key.discard()
         return UnlockCredential(unlock_id, mechanism, secret, _time(expires_text))
 
     def report_outcome(self, unlock_id: str, result: str, detail: str | None = None) -> None:

@@ -70,6 +70,7 @@ def misbehaving(dev_pki):
         servers.append(httpd)
         client = CardServiceClient(
             f"https://127.0.0.1:{httpd.server_address[1]}",
+            kiosk_id="kiosk-entre-a",
             client_cert=None,
             ca_file=dev_pki.service_ca,
             connect_timeout=2,
@@ -89,6 +90,7 @@ def misbehaving(dev_pki):
 def test_service_down(dev_pki):
     client = CardServiceClient(
         f"https://127.0.0.1:{free_port()}",
+        kiosk_id="kiosk-entre-a",
         client_cert=None,
         ca_file=dev_pki.service_ca,
         retries=1,
@@ -130,7 +132,11 @@ def test_service_with_an_untrusted_certificate(cardservice, tmp_path):
 
     other = write_dev_pki(tmp_path / "other", [])
     client = CardServiceClient(
-        cardservice.url, client_cert=None, ca_file=other.service_ca, retries=0
+        cardservice.url,
+        kiosk_id="kiosk-entre-a",
+        client_cert=None,
+        ca_file=other.service_ca,
+        retries=0,
     )
     with pytest.raises(CardServiceUnreachable, match="TLS"):
         client.health()

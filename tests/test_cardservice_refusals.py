@@ -57,6 +57,7 @@ def test_kiosk_with_a_certificate_from_another_ca_is_refused_at_tls(registered, 
     rogue = write_dev_pki(tmp_path / "rogue", ["kiosk-entre-a"])
     client = CardServiceClient(
         registered.url,
+        kiosk_id="kiosk-entre-a",
         client_cert=(rogue.kiosk_cert("kiosk-entre-a"), rogue.kiosk_key("kiosk-entre-a")),
         ca_file=registered.pki.service_ca,
         retries=0,
