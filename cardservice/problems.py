@@ -7,7 +7,14 @@ decided to where the HTTP server answers it.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from protocol import cardservice_api as api
 from protocol.problems import PROBLEMS, ProblemCode, problem_type
+
+Request = TypeVar("Request", bound=BaseModel)
 
 
 class Problem(Exception):
@@ -24,14 +31,24 @@ class Problem(Exception):
         self.detail = detail
         super().__init__(f"{self.code}: {detail or self.title}")
 
-    def to_json(self) -> dict[str, object]:
+    def to_model(self) -> api.Problem:
         """The problem document."""
-        body: dict[str, object] = {
-            "type": problem_type(self.code),
-            "title": self.title,
-            "status": self.status,
-            "code": self.code,
-        }
-        if self.detail:
-            body["detail"] = self.detail
-        return body
+        return api.Problem(
+            type=problem_type(self.code),
+            title=self.title,
+            status=self.status,
+            code=self.code,
+            detail=self.detail or None,
+        )
+
+
+def parse_request(model: type[Request], body: object) -> Request:
+    """``body`` as the API's ``model``, or ``invalid-request`` naming the wrong members.
+
+    The detail names members and what is wrong with them, never a value sent
+    (a value may be personal data, such as a personal identity number).
+    """
+    try:
+        return api.from_wire(model, body)
+    except ValidationError as error:
+        raise Problem(ProblemCode.INVALID_REQUEST, api.describe(error)) from None

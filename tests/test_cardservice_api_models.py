@@ -7,9 +7,11 @@ import datetime as dt
 import pytest
 from pydantic import ValidationError
 
+from cardservice.problems import Problem
 from protocol import cardservice_api as api
 from protocol.cardservice_values import HintCode, LoginStatusValue
 from protocol.credential import UnlockKey
+from protocol.problems import ProblemCode
 
 STOCKHOLM_SUMMER = dt.timezone(dt.timedelta(hours=2))
 
@@ -101,3 +103,14 @@ def test_the_qr_secret_is_not_in_a_login_start_repr():
     )
     assert start.qr_start_secret == "a1b2c3d4e5f6"
     assert "a1b2c3d4e5f6" not in repr(start)
+
+
+def test_a_service_refusal_is_a_problem_document_from_the_shared_table():
+    document = api.to_wire(Problem(ProblemCode.NOT_CARD_OWNER).to_model())
+    assert document == {
+        "type": "https://siths-kiosk.example/problems/not-card-owner",
+        "title": "The person who logged in does not own this card",
+        "status": 403,
+        "code": "not-card-owner",
+    }
+    assert api.from_wire(api.Problem, document).code is ProblemCode.NOT_CARD_OWNER

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kiosk.cardservice_errors import CardServiceProblem, CardServiceProtocolError
+from protocol import cardservice_api as api
 from protocol.credential import (
     EnvelopeBinding,
     EnvelopeError,
@@ -21,7 +22,6 @@ from protocol.credential import (
     b64,
     public_key_from_b64,
     seal,
-    unb64,
 )
 from protocol.login_qr import QrAnimation
 from sim.siths_pki import SithsHolder
@@ -49,6 +49,16 @@ def test_round_trip():
     key = UnlockKey()
     assert key.open(sealed_for(key), BINDING, now=BEFORE_EXPIRY) == PUK
     assert key.used
+
+
+def test_the_wire_envelope_carries_hpke_enc_and_ciphertext():
+    key = UnlockKey()
+    envelope = api.Envelope.from_sealed(sealed_for(key))
+    wire = api.to_wire(envelope)
+    assert wire["alg"] == "HPKE-Base-P256-SHA256-A256GCM"
+    parsed = api.from_wire(api.Envelope, wire)
+    assert len(parsed.enc) == 65 and parsed.enc[0] == 0x04  # uncompressed P-256 point
+    assert key.open(parsed.sealed(), BINDING, now=BEFORE_EXPIRY) == PUK
 
 
 def test_tampered_ciphertext_does_not_open():
@@ -219,8 +229,7 @@ def test_captured_credential_opens_only_for_its_kiosk_and_unlock(cardservice):
     _client, login = approved_login(cardservice)
     key_a, key_b = UnlockKey(), UnlockKey()
     raw = raw_unlock(cardservice, unlock_body(login, key_a)).json()
-    envelope = raw["envelope"]
-    sealed = unb64(envelope["enc"], "enc") + unb64(envelope["ciphertext"], "ciphertext")
+    sealed = api.from_wire(api.Envelope, raw["envelope"]).sealed()
     binding = EnvelopeBinding(
         KIOSK_ID, login.order_ref, HOLDER.card_number, raw["unlockId"], raw["expiresAt"]
     )
@@ -249,7 +258,7 @@ def test_the_service_refuses_a_kiosk_key_that_is_not_p256(cardservice):
     answer = raw_unlock(cardservice, body)
     assert answer.status_code == 400
     assert answer.json()["code"] == "invalid-request"
-    assert "P-256" in answer.json()["detail"]
+    assert "kioskPublicKey" in answer.json()["detail"]
     issued = [r for r in cardservice.store.audit_log() if r["event"].startswith("credential-")]
     assert issued == []
 
