@@ -2,8 +2,8 @@
 
 Problem codes from the service map to subclasses of :class:`CardServiceProblem`;
 transport failures to :class:`CardServiceUnreachable` / :class:`CardServiceTimeout`;
-anything the service says that is not the API to :class:`CardServiceProtocolError`.
-The codes are :class:`protocol.problems.ProblemCode`,
+anything that is not the API (an answer, or a request the kiosk was about to send)
+to :class:`CardServiceProtocolError`. The codes are :class:`protocol.problems.ProblemCode`,
 the one list the service answers with.
 """
 
@@ -33,7 +33,10 @@ class CardServiceFailure(CardServiceError):
 
 
 class CardServiceProtocolError(CardServiceError):
-    """The answer is not what the API promises (malformed JSON, missing fields)."""
+    """Not what the API promises: a malformed answer, or a request the API would refuse.
+
+    The message names the members that are wrong, never their values.
+    """
 
 
 class CardServiceProblem(CardServiceError):
