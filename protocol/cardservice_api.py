@@ -128,7 +128,6 @@ class _Body(BaseModel):
         validate_by_alias=True,
         serialize_by_alias=True,
         frozen=True,
-        arbitrary_types_allowed=True,
     )
 
 
