@@ -52,6 +52,7 @@ def main(rounds: int) -> None:
         store.add_kiosk(KIOSK, "Bench")
         client = CardServiceClient(
             server.url,
+            kiosk_id=KIOSK,
             client_cert=(pki.kiosk_cert(KIOSK), pki.kiosk_key(KIOSK)),
             ca_file=pki.service_ca,
         )

@@ -20,14 +20,20 @@ import sqlite3
 import ssl
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from pydantic import BaseModel
+
+from cardservice.phone import PhoneSimulator
 from cardservice.phone_page import PHONE_PAGE
 from cardservice.problems import Problem
 from cardservice.service import CardService
+from protocol import cardservice_api as api
+from protocol.problems import ProblemCode
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +41,27 @@ MAX_BODY = 64 * 1024
 HANDSHAKE_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 30.0
 
-Route = Callable[["CardServiceHandler", list[str], dict[str, Any]], dict[str, object]]
+
+@dataclass(frozen=True)
+class Call:
+    """One request as a route sees it: path segments, decoded JSON body, calling kiosk."""
+
+    parts: list[str]
+    body: object
+    kiosk: str = ""
+
+
+@dataclass(frozen=True)
+class Route:
+    """What answers a method and path.
+
+    The operation, its success status, and whether it is a kiosk call (device
+    certificate required, ``Idempotency-Key`` honoured).
+    """
+
+    answer: Callable[[CardServiceHTTPServer, Call], BaseModel]
+    status: int
+    kiosk: bool
 
 
 def server_tls_context(cert: Path, key: Path, client_ca: Path) -> ssl.SSLContext:
@@ -82,29 +108,27 @@ class CardServiceHandler(BaseHTTPRequestHandler):
         """The calling kiosk, from its verified client certificate."""
         certificate = self.request.getpeercert()
         if not certificate:
-            raise Problem("client-certificate-required")
+            raise Problem(ProblemCode.CLIENT_CERTIFICATE_REQUIRED)
         for rdn in certificate.get("subject", ()):
             for name, value in rdn:
                 if name == "commonName":
                     return str(value)
-        raise Problem("client-certificate-required", "the certificate has no common name")
+        raise Problem(ProblemCode.CLIENT_CERTIFICATE_REQUIRED, "the certificate has no common name")
 
-    def _read_json(self) -> dict[str, Any]:
+    def _read_json(self) -> object:
+        """The decoded JSON body (the operation validates it against its API model)."""
         length_text = self.headers.get("Content-Length", "0")
         try:
             length = int(length_text)
         except ValueError:
-            raise Problem("invalid-request", "bad Content-Length") from None
+            raise Problem(ProblemCode.INVALID_REQUEST, "bad Content-Length") from None
         if length > MAX_BODY or length < 0:
-            raise Problem("invalid-request", "request body too large")
+            raise Problem(ProblemCode.INVALID_REQUEST, "request body too large")
         raw = self.rfile.read(length) if length else b"{}"
         try:
-            body = json.loads(raw or b"{}")
+            return json.loads(raw or b"{}")
         except (ValueError, UnicodeDecodeError):
-            raise Problem("invalid-request", "the body is not JSON") from None
-        if not isinstance(body, dict):
-            raise Problem("invalid-request", "the body must be a JSON object")
-        return body
+            raise Problem(ProblemCode.INVALID_REQUEST, "the body is not JSON") from None
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
@@ -118,6 +142,9 @@ class CardServiceHandler(BaseHTTPRequestHandler):
         content_type = "application/problem+json" if problem else "application/json"
         self._send(status, json.dumps(payload).encode(), content_type)
 
+    def _send_problem(self, problem: Problem) -> None:
+        self._send_json(problem.status, api.to_wire(problem.to_model()), problem=True)
+
     def _dispatch(self, method: str) -> None:
         path = urlsplit(self.path).path
         parts = [unquote(p) for p in path.strip("/").split("/") if p]
@@ -126,47 +153,40 @@ class CardServiceHandler(BaseHTTPRequestHandler):
             return
         try:
             body = self._read_json() if method == "POST" else {}
-            route, status, kiosk_route = self._route(method, parts)
+            route = self._route(method, parts)
             if route is None:
+                # Not an operation of the API, so not one of its problem codes either.
                 self._send_json(404, {"title": "Not found", "status": 404}, problem=True)
                 return
-            if kiosk_route:
-                kiosk = self.kiosk_id()
-                key = self.headers.get("Idempotency-Key")
-                if method == "POST" and key:
-                    self._idempotent(kiosk, key, method, path, status, route, parts, body)
-                    return
-                body["_kiosk"] = kiosk
-            self._send_json(status, route(self, parts, body))
+            call = Call(parts, body, self.kiosk_id() if route.kiosk else "")
+            key = self.headers.get("Idempotency-Key")
+            if route.kiosk and method == "POST" and key:
+                self._idempotent(key, f"{method} {path}", route, call)
+                return
+            self._send_json(route.status, api.to_wire(route.answer(self.server, call)))
         except Problem as problem:
-            self._send_json(problem.status, problem.to_json(), problem=True)
+            self._send_problem(problem)
         except sqlite3.Error as error:
             # Disk full, read-only or locked database: refuse cleanly, keep serving.
             log.error("storage failure on %s %s: %s", method, path, error)
-            problem = Problem("storage-unavailable", "the service's database cannot be written")
-            self._send_json(problem.status, problem.to_json(), problem=True)
+            self._send_problem(
+                Problem(ProblemCode.STORAGE_UNAVAILABLE, "the service's database cannot be written")
+            )
         except Exception:
             log.exception("internal error on %s %s", method, path)
             self._send_json(500, {"title": "Internal error", "status": 500}, problem=True)
 
-    def _idempotent(
-        self,
-        kiosk: str,
-        key: str,
-        method: str,
-        path: str,
-        status: int,
-        route: Route,
-        parts: list[str],
-        body: dict[str, Any],
-    ) -> None:
+    def _idempotent(self, key: str, request: str, route: Route, call: Call) -> None:
+        """Answer a kiosk POST once per (kiosk, key); a repeat gets the first answer again."""
         store = self.server.service.store
-        request = f"{method} {path}"
+        kiosk = call.kiosk
         with self.server.idempotency_lock:
             seen = store.remembered_response(kiosk, key)
             if seen is not None:
                 if seen["request"] != request:
-                    raise Problem("invalid-request", "Idempotency-Key reused for another request")
+                    raise Problem(
+                        ProblemCode.INVALID_REQUEST, "Idempotency-Key reused for another request"
+                    )
                 problem = seen["status"] >= 400
                 self._send(
                     seen["status"],
@@ -174,13 +194,12 @@ class CardServiceHandler(BaseHTTPRequestHandler):
                     "application/problem+json" if problem else "application/json",
                 )
                 return
-            body["_kiosk"] = kiosk
             try:
-                payload = route(self, parts, body)
-                answer_status, problem = status, False
+                answer = route.answer(self.server, call)
+                answer_status, problem = route.status, False
             except Problem as refusal:
-                payload, answer_status, problem = refusal.to_json(), refusal.status, True
-            text = json.dumps(payload)
+                answer, answer_status, problem = refusal.to_model(), refusal.status, True
+            text = json.dumps(api.to_wire(answer))
             if answer_status < 500:
                 store.remember_response(
                     kiosk, key, request, answer_status, text, self.server.service.clock()
@@ -191,40 +210,56 @@ class CardServiceHandler(BaseHTTPRequestHandler):
             "application/problem+json" if problem else "application/json",
         )
 
-    def _route(self, method: str, parts: list[str]) -> tuple[Route | None, int, bool]:
-        """(handler, success status, needs a kiosk certificate)."""
+    def _route(self, method: str, parts: list[str]) -> Route | None:
+        """The route for a method and path, or ``None`` when the API has no such operation."""
         match method, parts:
             case "GET", ["v1", "health"]:
-                return (lambda h, p, b: h.server.service.health()), 200, False
+                return Route(lambda server, call: server.service.health(), 200, kiosk=False)
             case "POST", ["v1", "logins"]:
-                return (lambda h, p, b: h.server.service.start_login(b.pop("_kiosk"), b)), 201, True
-            case "GET", ["v1", "logins", _]:
-                return (lambda h, p, b: h.server.service.login_status(b["_kiosk"], p[2])), 200, True
-            case "POST", ["v1", "logins", _, "cancel"]:
-                return (lambda h, p, b: h.server.service.cancel_login(b["_kiosk"], p[2])), 200, True
-            case "POST", ["v1", "unlocks"]:
-                return (
-                    (lambda h, p, b: h.server.service.request_unlock(b.pop("_kiosk"), b)),
+                return Route(
+                    lambda server, call: server.service.start_login(call.kiosk, call.body),
                     201,
-                    True,
+                    kiosk=True,
                 )
-            case "POST", ["v1", "unlocks", _, "outcome"]:
-                return (
-                    (lambda h, p, b: h.server.service.report_outcome(b.pop("_kiosk"), p[2], b)),
+            case "GET", ["v1", "logins", order_ref]:
+                return Route(
+                    lambda server, call: server.service.login_status(call.kiosk, order_ref),
                     200,
-                    True,
+                    kiosk=True,
+                )
+            case "POST", ["v1", "logins", order_ref, "cancel"]:
+                return Route(
+                    lambda server, call: server.service.cancel_login(call.kiosk, order_ref),
+                    200,
+                    kiosk=True,
+                )
+            case "POST", ["v1", "unlocks"]:
+                return Route(
+                    lambda server, call: server.service.request_unlock(call.kiosk, call.body),
+                    201,
+                    kiosk=True,
+                )
+            case "POST", ["v1", "unlocks", unlock_id, "outcome"]:
+                return Route(
+                    lambda server, call: server.service.report_outcome(
+                        call.kiosk, unlock_id, call.body
+                    ),
+                    200,
+                    kiosk=True,
                 )
             case "GET", ["v1", "phone", "identities"]:
-                return (lambda h, p, b: h.server.service.identities()), 200, False
+                return Route(lambda server, call: server.phone.identities(), 200, kiosk=False)
             case "POST", ["v1", "phone", "scan"]:
-                return (lambda h, p, b: h.server.service.phone_scan(b)), 200, False
-            case "POST", ["v1", "phone", _, "approve" | "decline"]:
-                return (
-                    (lambda h, p, b: h.server.service.phone_decide(p[2], b, p[3] == "approve")),
+                return Route(lambda server, call: server.phone.scan(call.body), 200, kiosk=False)
+            case "POST", ["v1", "phone", order_ref, "approve" | "decline" as verb]:
+                return Route(
+                    lambda server, call: server.phone.decide(
+                        order_ref, call.body, approve=verb == "approve"
+                    ),
                     200,
-                    False,
+                    kiosk=False,
                 )
-        return None, 404, False
+        return None
 
     def do_GET(self) -> None:
         """GET routes."""
@@ -242,6 +277,7 @@ class CardServiceHTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], service: CardService, tls: ssl.SSLContext) -> None:
         self.service = service
+        self.phone = PhoneSimulator(service)
         self.tls = tls
         self.idempotency_lock = threading.Lock()
         super().__init__(address, CardServiceHandler)

@@ -1,51 +1,54 @@
-"""RFC 9457 problem details with the stable codes of docs/cardservice-api.md."""
+"""The service's refusals as an exception, answered as RFC 9457 problem details.
+
+The codes, their HTTP status and title come from :mod:`protocol.problems` (the
+kiosk reads the same table); this module only carries one refusal from where it is
+decided to where the HTTP server answers it.
+"""
 
 from __future__ import annotations
 
-PROBLEM_BASE = "https://siths-kiosk.example/problems/"
+from typing import TypeVar
 
-#: code -> (HTTP status, title)
-CODES: dict[str, tuple[int, str]] = {
-    "card-not-registered": (404, "The card is not registered with the card service"),
-    "not-card-owner": (403, "The person who logged in does not own this card"),
-    "needs-id-administrator": (409, "This card must be unlocked by an ID administrator"),
-    "too-many-attempts": (429, "Too many unlock attempts"),
-    "login-expired": (410, "The login has expired"),
-    "login-not-complete": (409, "The login is not complete"),
-    "credential-already-issued": (409, "This login already gave out its credential"),
-    "challenge-required": (400, "The card's challenge is required for this card"),
-    "maintenance": (503, "The card service is in maintenance"),
-    "client-certificate-required": (401, "A kiosk device certificate is required"),
-    "unknown-kiosk": (403, "The kiosk is not registered"),
-    "unknown-login": (404, "No such login"),
-    "unknown-unlock": (404, "No such unlock"),
-    "invalid-request": (400, "The request does not match the API"),
-    "qr-invalid": (400, "The QR code is not a login QR code of this service"),
-    "qr-stale": (400, "The QR code is too old; scan the code on the screen again"),
-    "unknown-identity": (404, "No such identity"),
-    "storage-unavailable": (503, "The card service cannot store its records right now"),
-}
+from pydantic import BaseModel, ValidationError
+
+from protocol import cardservice_api as api
+from protocol.problems import PROBLEMS, ProblemCode, problem_type
+
+Request = TypeVar("Request", bound=BaseModel)
 
 
 class Problem(Exception):
-    """A refusal the API reports as ``application/problem+json``."""
+    """A refusal the API reports as ``application/problem+json``.
 
-    def __init__(self, code: str, detail: str | None = None) -> None:
-        if code not in CODES:
-            raise ValueError(f"unknown problem code {code!r}")
-        self.code = code
-        self.status, self.title = CODES[code]
+    ``detail`` is for people reading logs and answers: it names what was wrong,
+    never a secret or a value the client sent.
+    """
+
+    def __init__(self, code: ProblemCode, detail: str | None = None) -> None:
+        self.code = ProblemCode(code)
+        kind = PROBLEMS[self.code]
+        self.status, self.title = kind.status, kind.title
         self.detail = detail
-        super().__init__(f"{code}: {detail or self.title}")
+        super().__init__(f"{self.code}: {detail or self.title}")
 
-    def to_json(self) -> dict[str, object]:
+    def to_model(self) -> api.Problem:
         """The problem document."""
-        body: dict[str, object] = {
-            "type": PROBLEM_BASE + self.code,
-            "title": self.title,
-            "status": self.status,
-            "code": self.code,
-        }
-        if self.detail:
-            body["detail"] = self.detail
-        return body
+        return api.Problem(
+            type=problem_type(self.code),
+            title=self.title,
+            status=self.status,
+            code=self.code,
+            detail=self.detail or None,
+        )
+
+
+def parse_request(model: type[Request], body: object) -> Request:
+    """``body`` as the API's ``model``, or ``invalid-request`` naming the wrong members.
+
+    The detail names members and what is wrong with them, never a value sent
+    (a value may be personal data, such as a personal identity number).
+    """
+    try:
+        return api.from_wire(model, body)
+    except ValidationError as error:
+        raise Problem(ProblemCode.INVALID_REQUEST, api.describe(error)) from None

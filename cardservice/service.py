@@ -1,8 +1,11 @@
-"""The card service's decisions: logins, the simulated phone, credentials, outcomes.
+"""The card service's decisions for kiosks: logins, credentials, outcomes.
 
 No HTTP here: the server passes in the calling kiosk's id (from its client
-certificate) and plain JSON objects, and gets back JSON objects or a
-:class:`~cardservice.problems.Problem`. Time comes from an injectable clock.
+certificate) and the decoded JSON body, and gets back an answer model of
+:mod:`protocol.cardservice_api` or a :class:`~cardservice.problems.Problem`. Each
+operation validates its body with the API model after checking the kiosk, so an
+unknown kiosk or maintenance is reported before anything about the body.
+Time comes from an injectable clock. The simulated phone is :mod:`cardservice.phone`.
 """
 
 from __future__ import annotations
@@ -17,18 +20,18 @@ from dataclasses import dataclass, field
 
 from cardservice import login_state as ls
 from cardservice.mailer import Mailer, compose_unlock_notice
-from cardservice.problems import Problem
+from cardservice.problems import Problem, parse_request
 from cardservice.store import Card, Login, Store, Unlock
 from cardservice.vault import Vault
-from protocol.admin_key import CHALLENGE_LENGTH, admin_cryptogram
-from protocol.credential import associated_data, public_key_from_b64, seal, unb64
-from protocol.login_qr import DEFAULT_PREFIX, frame_is_authentic, parse_qr_content
+from protocol import cardservice_api as api
+from protocol.admin_key import admin_cryptogram
+from protocol.cardservice_values import HealthStatus, HintCode, LoginStatusValue, Mechanism
+from protocol.credential import EnvelopeBinding, seal
+from protocol.login_qr import DEFAULT_PREFIX
+from protocol.problems import ProblemCode
+from protocol.times import format_utc
 
 log = logging.getLogger(__name__)
-
-PIN_ROLES = ("identification", "signature")
-OUTCOMES = ("unlocked", "failed", "card-removed", "cancelled", "refused")
-MECHANISMS = ("puk", "admin-key")
 
 
 @dataclass(frozen=True)
@@ -49,24 +52,13 @@ class ServiceConfig:
     admin_only_products: tuple[str, ...] = field(default=("SITHS-LEGACY",))
 
 
-def _iso(epoch: float) -> str:
-    return (
-        dt.datetime.fromtimestamp(epoch, dt.UTC)
-        .isoformat(timespec="seconds")
-        .replace("+00:00", "Z")
-    )
-
-
-def _text(body: dict[str, object], name: str) -> str:
-    """A required short string field, or ``invalid-request``."""
-    value = body.get(name)
-    if not isinstance(value, str) or not value or len(value) > 200:
-        raise Problem("invalid-request", f"{name} must be a non-empty string")
-    return value
+def moment(epoch: float) -> dt.datetime:
+    """An epoch time of the store as the aware datetime the API models carry."""
+    return dt.datetime.fromtimestamp(epoch, dt.UTC)
 
 
 class CardService:
-    """The operations of the API."""
+    """The kiosk operations of the API."""
 
     def __init__(
         self,
@@ -93,18 +85,18 @@ class CardService:
         """The kiosk's location; refuse unknown kiosks, and (new work) during maintenance."""
         location = self.store.kiosk_location(kiosk_id)
         if location is None:
-            raise Problem("unknown-kiosk", f"kiosk {kiosk_id!r} is not registered")
+            raise Problem(ProblemCode.UNKNOWN_KIOSK, f"kiosk {kiosk_id!r} is not registered")
         if self.in_maintenance and not allow_in_maintenance:
-            raise Problem("maintenance")
+            raise Problem(ProblemCode.MAINTENANCE)
         return location
 
     def _card(self, card_number: str) -> Card:
         card = self.store.card(card_number)
         if card is None:
-            raise Problem("card-not-registered")
+            raise Problem(ProblemCode.CARD_NOT_REGISTERED)
         if any(card.product_code.startswith(p) for p in self.config.admin_only_products):
             raise Problem(
-                "needs-id-administrator",
+                ProblemCode.NEEDS_ID_ADMINISTRATOR,
                 "this card's generation cannot be unlocked at a kiosk",
             )
         return card
@@ -112,15 +104,17 @@ class CardService:
     def _check_attempts(self, card: Card, now: float) -> None:
         since = now - self.config.card_attempt_window
         if self.store.attempts_for_card(card.card_number, since) >= self.config.card_attempt_limit:
-            raise Problem("too-many-attempts", "this card has had too many unlock attempts today")
+            raise Problem(
+                ProblemCode.TOO_MANY_ATTEMPTS, "this card has had too many unlock attempts today"
+            )
 
-    def _kiosk_login(self, kiosk_id: str, order_ref: object) -> Login:
-        login = self.store.login(order_ref) if isinstance(order_ref, str) else None
+    def _kiosk_login(self, kiosk_id: str, order_ref: str) -> Login:
+        login = self.store.login(order_ref)
         if login is None or login.kiosk_id != kiosk_id:
-            raise Problem("unknown-login")
+            raise Problem(ProblemCode.UNKNOWN_LOGIN)
         return login
 
-    def _settle(self, login: Login, now: float) -> ls.LoginState:
+    def settle(self, login: Login, now: float) -> ls.LoginState:
         """Current state, writing down an expiry that just happened."""
         state = ls.state_at(login, now)
         if state.status != login.status:
@@ -128,36 +122,39 @@ class CardService:
             self.store.audit(now, f"login-{state.hint}", order_ref=login.order_ref)
         return state
 
-    def _login_json(self, login: Login, state: ls.LoginState) -> dict[str, object]:
+    def _login_status(self, login: Login, state: ls.LoginState) -> api.LoginStatus:
         completion = None
-        if state.status == ls.COMPLETE and login.completed_by:
+        if state.status == LoginStatusValue.COMPLETE and login.completed_by:
             identity = self.store.identity(login.completed_by)
-            completion = {
-                "holderName": identity["name"] if identity else None,
-                "hsaId": identity["hsa_id"] if identity else None,
-            }
-        return {
-            "orderRef": login.order_ref,
-            "status": state.status,
-            "hintCode": state.hint,
-            "expiresAt": _iso(login.expires),
-            "completion": completion,
-        }
+            if identity is not None:
+                completion = api.LoginCompletion(
+                    holder_name=identity["name"], hsa_id=identity["hsa_id"]
+                )
+        return api.LoginStatus(
+            order_ref=login.order_ref,
+            status=state.status,
+            hint_code=state.hint,
+            expires_at=moment(login.expires),
+            completion=completion,
+        )
 
     # -- kiosk: logins -----------------------------------------------------------------
 
-    def start_login(self, kiosk_id: str, body: dict[str, object]) -> dict[str, object]:
+    def start_login(self, kiosk_id: str, body: object) -> api.LoginStart:
         """Start a Mobilt SITHS login for unlocking one card."""
         self.check_kiosk(kiosk_id)
+        request = parse_request(api.StartLoginRequest, body)
         now = self.clock()
-        card = self._card(_text(body, "cardNumber"))
+        card = self._card(request.card_number)
         self._check_attempts(card, now)
         since = now - self.config.kiosk_login_window
         if self.store.logins_from_kiosk(kiosk_id, since) >= self.config.kiosk_login_limit:
-            raise Problem("too-many-attempts", "this kiosk has started too many logins")
+            raise Problem(ProblemCode.TOO_MANY_ATTEMPTS, "this kiosk has started too many logins")
         with self.store.transaction():
             for older in self.store.pending_logins_of(card.personal_identity_number):
-                self.store.update_login(older.order_ref, status=ls.FAILED, hint=ls.CANCELLED)
+                self.store.update_login(
+                    older.order_ref, status=LoginStatusValue.FAILED, hint=HintCode.CANCELLED
+                )
                 self.store.audit(now, "login-cancelled-by-newer", order_ref=older.order_ref)
             login = Login(
                 order_ref=str(uuid.uuid4()),
@@ -168,8 +165,8 @@ class CardService:
                 qr_secret=secrets.token_hex(16),
                 created=now,
                 expires=now + self.config.login_ttl,
-                status=ls.PENDING,
-                hint=ls.OUTSTANDING,
+                status=LoginStatusValue.PENDING,
+                hint=HintCode.OUTSTANDING_TRANSACTION,
                 scanned_by=None,
                 completed_by=None,
                 credential_issued=False,
@@ -182,134 +179,55 @@ class CardService:
                 card_number=card.card_number,
                 order_ref=login.order_ref,
             )
-        return {
-            "orderRef": login.order_ref,
-            "qrStartToken": login.qr_token,
-            "qrStartSecret": login.qr_secret,
-            "qrPrefix": self.config.qr_prefix,
-            "expiresAt": _iso(login.expires),
-            "pollIntervalSeconds": self.config.poll_interval,
-        }
+        return api.LoginStart(
+            order_ref=login.order_ref,
+            qr_start_token=login.qr_token,
+            qr_start_secret=login.qr_secret,
+            qr_prefix=self.config.qr_prefix,
+            expires_at=moment(login.expires),
+            poll_interval_seconds=self.config.poll_interval,
+        )
 
-    def login_status(self, kiosk_id: str, order_ref: str) -> dict[str, object]:
+    def login_status(self, kiosk_id: str, order_ref: str) -> api.LoginStatus:
         """Poll a login."""
         self.check_kiosk(kiosk_id)
         login = self._kiosk_login(kiosk_id, order_ref)
-        return self._login_json(login, self._settle(login, self.clock()))
+        return self._login_status(login, self.settle(login, self.clock()))
 
-    def cancel_login(self, kiosk_id: str, order_ref: str) -> dict[str, object]:
+    def cancel_login(self, kiosk_id: str, order_ref: str) -> api.LoginStatus:
         """The kiosk gives up on a login (holder cancelled, card removed, timeout)."""
         self.check_kiosk(kiosk_id)
         login = self._kiosk_login(kiosk_id, order_ref)
         now = self.clock()
-        state = self._settle(login, now)
-        unused = state.status == ls.COMPLETE and not login.credential_issued
-        if state.status == ls.PENDING or unused:
+        state = self.settle(login, now)
+        unused = state.status == LoginStatusValue.COMPLETE and not login.credential_issued
+        if state.status == LoginStatusValue.PENDING or unused:
             # A complete login the kiosk abandons (card pulled) must not release anything later.
-            self.store.update_login(login.order_ref, status=ls.FAILED, hint=ls.CANCELLED)
+            self.store.update_login(
+                login.order_ref, status=LoginStatusValue.FAILED, hint=HintCode.CANCELLED
+            )
             self.store.audit(now, "login-cancelled", kiosk_id=kiosk_id, order_ref=order_ref)
-            state = ls.LoginState(ls.FAILED, ls.CANCELLED)
-        return self._login_json(login, state)
-
-    # -- phone -------------------------------------------------------------------------
-
-    def identities(self) -> dict[str, object]:
-        """The simulated phone's test identities."""
-        return {
-            "identities": [
-                {
-                    "personalIdentityNumber": row["personal_identity_number"],
-                    "name": row["name"],
-                    "hsaId": row["hsa_id"],
-                }
-                for row in self.store.identities()
-            ]
-        }
-
-    def phone_scan(self, body: dict[str, object]) -> dict[str, object]:
-        """The phone read a QR frame off the kiosk screen."""
-        content = _text(body, "qrContent")
-        person = _text(body, "personalIdentityNumber")
-        frame = parse_qr_content(content)
-        login = self.store.login_by_token(frame.token) if frame else None
-        if frame is None or login is None or frame.prefix != self.config.qr_prefix:
-            raise Problem("qr-invalid")
-        if not frame_is_authentic(frame, login.qr_secret):
-            raise Problem("qr-invalid", "the QR code's check value is wrong")
-        now = self.clock()
-        state = self._settle(login, now)
-        if state.status == ls.FAILED and state.hint in (ls.START_FAILED, ls.EXPIRED_TRANSACTION):
-            raise Problem("login-expired")
-        if state.status != ls.PENDING:
-            raise Problem("qr-invalid", "this login is no longer waiting for a scan")
-        if not ls.frame_is_fresh(
-            frame.seconds,
-            now - login.created,
-            self.config.qr_max_age,
-            self.config.qr_future_tolerance,
-        ):
-            self.store.audit(now, "qr-stale", order_ref=login.order_ref)
-            raise Problem("qr-stale")
-        if self.store.identity(person) is None:
-            raise Problem("unknown-identity")
-        self.store.update_login(login.order_ref, scanned_by=person, hint=ls.USER_SIGN)
-        self.store.audit(now, "login-scanned", order_ref=login.order_ref)
-        return {"orderRef": login.order_ref, "hintCode": ls.USER_SIGN}
-
-    def phone_decide(
-        self, order_ref: str, body: dict[str, object], approve: bool
-    ) -> dict[str, object]:
-        """The person approved (with their app code) or declined on the phone."""
-        person = _text(body, "personalIdentityNumber")
-        login = self.store.login(order_ref)
-        if login is None or login.scanned_by != person:
-            raise Problem("unknown-login", "no scanned login for this identity")
-        now = self.clock()
-        state = self._settle(login, now)
-        if state.status != ls.PENDING:
-            raise Problem("login-expired" if state.status == ls.FAILED else "login-not-complete")
-        if approve:
-            self.store.update_login(order_ref, status=ls.COMPLETE, hint=None, completed_by=person)
-            self.store.audit(now, "login-complete", order_ref=order_ref)
-            return {"orderRef": order_ref, "status": ls.COMPLETE}
-        self.store.update_login(order_ref, status=ls.FAILED, hint=ls.USER_CANCEL)
-        self.store.audit(now, "login-declined", order_ref=order_ref)
-        return {"orderRef": order_ref, "status": ls.FAILED}
+            state = ls.LoginState(LoginStatusValue.FAILED, HintCode.CANCELLED)
+        return self._login_status(login, state)
 
     # -- kiosk: credentials and outcomes ---------------------------------------------------
 
-    def request_unlock(self, kiosk_id: str, body: dict[str, object]) -> dict[str, object]:
+    def request_unlock(self, kiosk_id: str, body: object) -> api.Unlock:
         """Release the PUK or the cryptogram, sealed to the kiosk's one-time key."""
         self.check_kiosk(kiosk_id)
-        order_ref = _text(body, "orderRef")
-        card_number = _text(body, "cardNumber")
-        pin_role = _text(body, "pinRole")
-        if pin_role not in PIN_ROLES:
-            raise Problem("invalid-request", "pinRole must be identification or signature")
-        try:
-            kiosk_key = public_key_from_b64(body.get("kioskPublicKey"))
-            challenge = (
-                unb64(body["challenge"], "challenge") if body.get("challenge") is not None else None
-            )
-        except ValueError as error:
-            raise Problem("invalid-request", str(error)) from None
-        if challenge is not None and len(challenge) != CHALLENGE_LENGTH:
-            raise Problem("invalid-request", f"challenge must be {CHALLENGE_LENGTH} bytes")
+        request = parse_request(api.UnlockRequest, body)
         now = self.clock()
         with self.store.transaction():
-            login = self._kiosk_login(kiosk_id, order_ref)
-            state = self._settle(login, now)
-            expired = state.status == ls.FAILED and state.hint in (
-                ls.START_FAILED,
-                ls.EXPIRED_TRANSACTION,
-            )
+            login = self._kiosk_login(kiosk_id, request.order_ref)
+            state = self.settle(login, now)
+            expired = state.status == LoginStatusValue.FAILED and state.hint in ls.EXPIRED_HINTS
             if expired or now >= login.expires:
                 # A complete login is good for a credential only within its lifetime.
-                raise Problem("login-expired")
-            if state.status != ls.COMPLETE:
-                raise Problem("login-not-complete")
-            if login.card_number != card_number:
-                raise Problem("invalid-request", "the login was started for another card")
+                raise Problem(ProblemCode.LOGIN_EXPIRED)
+            if state.status != LoginStatusValue.COMPLETE:
+                raise Problem(ProblemCode.LOGIN_NOT_COMPLETE)
+            if login.card_number != request.card_number:
+                raise Problem(ProblemCode.INVALID_REQUEST, "the login was started for another card")
             card = self._card(login.card_number)
             if login.completed_by != card.personal_identity_number:
                 self.store.add_attempt(card.card_number, kiosk_id, now)
@@ -320,15 +238,16 @@ class CardService:
                     card_number=card.card_number,
                     order_ref=login.order_ref,
                 )
-                raise Problem("not-card-owner")
+                raise Problem(ProblemCode.NOT_CARD_OWNER)
             if login.credential_issued:
-                raise Problem("credential-already-issued")
+                raise Problem(ProblemCode.CREDENTIAL_ALREADY_ISSUED)
             self._check_attempts(card, now)
+            mechanism = Mechanism(card.mechanism)
             secret = self.vault.open(card.secret_sealed, card.card_number)
-            if card.mechanism == "admin-key":
-                if challenge is None:
-                    raise Problem("challenge-required")
-                plaintext = admin_cryptogram(secret, challenge)
+            if mechanism is Mechanism.ADMIN_KEY:
+                if request.challenge is None:
+                    raise Problem(ProblemCode.CHALLENGE_REQUIRED)
+                plaintext = admin_cryptogram(secret, request.challenge)
             else:
                 plaintext = secret
             unlock = Unlock(
@@ -336,64 +255,62 @@ class CardService:
                 order_ref=login.order_ref,
                 kiosk_id=kiosk_id,
                 card_number=card.card_number,
-                pin_role=pin_role,
-                mechanism=card.mechanism,
+                pin_role=request.pin_role,
+                mechanism=mechanism,
                 created=now,
                 expires=now + self.config.credential_ttl,
                 outcome=None,
                 outcome_at=None,
             )
-            expires_at = _iso(unlock.expires)
-            envelope = seal(
-                kiosk_key,
-                plaintext,
-                associated_data(unlock.unlock_id, card.card_number, login.order_ref, expires_at),
+            expires_at = moment(unlock.expires)
+            binding = EnvelopeBinding(
+                kiosk_id=kiosk_id,
+                order_ref=login.order_ref,
+                card_number=card.card_number,
+                unlock_id=unlock.unlock_id,
+                expires_at=format_utc(
+                    expires_at
+                ),  # the answer's expiresAt, character for character
             )
+            envelope = api.Envelope.from_sealed(seal(request.kiosk_public_key, plaintext, binding))
             self.store.add_unlock(unlock)
             self.store.update_login(login.order_ref, credential_issued=1)
             self.store.add_attempt(card.card_number, kiosk_id, now)
             self.store.audit(
                 now,
-                f"credential-issued-{card.mechanism}",
+                f"credential-issued-{mechanism}",
                 kiosk_id=kiosk_id,
                 card_number=card.card_number,
                 order_ref=login.order_ref,
             )
-        return {
-            "unlockId": unlock.unlock_id,
-            "mechanism": unlock.mechanism,
-            "expiresAt": expires_at,
-            "envelope": envelope,
-        }
+        return api.Unlock(
+            unlock_id=unlock.unlock_id,
+            mechanism=mechanism,
+            expires_at=expires_at,
+            envelope=envelope,
+        )
 
-    def report_outcome(
-        self, kiosk_id: str, unlock_id: str, body: dict[str, object]
-    ) -> dict[str, object]:
+    def report_outcome(self, kiosk_id: str, unlock_id: str, body: object) -> api.OutcomeRecorded:
         """Record how the unlock went and e-mail the holder.
 
         Accepted even during maintenance: the unlock already happened on the
         card, and neither its record nor the holder's e-mail may be lost.
         """
         location = self.check_kiosk(kiosk_id, allow_in_maintenance=True)
-        result = _text(body, "result")
-        if result not in OUTCOMES:
-            raise Problem("invalid-request", "result must be one of " + ", ".join(OUTCOMES))
-        detail = body.get("detail")
-        if detail is not None and (not isinstance(detail, str) or len(detail) > 500):
-            raise Problem("invalid-request", "detail must be a string of at most 500 characters")
+        request = parse_request(api.OutcomeRequest, body)
         unlock = self.store.unlock(unlock_id)
         if unlock is None or unlock.kiosk_id != kiosk_id:
-            raise Problem("unknown-unlock")
+            raise Problem(ProblemCode.UNKNOWN_UNLOCK)
         now = self.clock()
         if unlock.outcome is None:
-            self.store.set_outcome(unlock_id, result, now)
+            self.store.set_outcome(unlock_id, request.result, now)
             self.store.audit(
                 now,
-                f"outcome-{result}",
+                f"outcome-{request.result}",
                 kiosk_id=kiosk_id,
                 card_number=unlock.card_number,
                 order_ref=unlock.order_ref,
-                detail=detail,
+                detail=request.detail,
             )
             card = self.store.card(unlock.card_number)
             if card is not None and self.mailer is not None:
@@ -401,12 +318,14 @@ class CardService:
                     holder_name=card.holder_name,
                     card_number=card.card_number,
                     location=location,
-                    when=dt.datetime.fromtimestamp(now, dt.UTC),
-                    result=result,
+                    when=moment(now),
+                    result=request.result,
                 )
                 self.mailer.send(card.email, subject, text)
-        return {"unlockId": unlock_id, "recorded": True}
+        return api.OutcomeRecorded(unlock_id=unlock_id, recorded=True)
 
-    def health(self) -> dict[str, object]:
+    def health(self) -> api.Health:
         """Whether kiosks may use the service now."""
-        return {"status": "maintenance" if self.in_maintenance else "ok"}
+        return api.Health(
+            status=HealthStatus.MAINTENANCE if self.in_maintenance else HealthStatus.OK
+        )

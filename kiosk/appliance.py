@@ -50,6 +50,7 @@ class Appliance:
         service = config.card_service
         client = CardServiceClient(
             service.url,
+            kiosk_id=config.kiosk_id,
             client_cert=(service.client_cert, service.client_key),
             ca_file=service.ca_file,
             connect_timeout=service.connect_timeout,

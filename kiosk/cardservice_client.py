@@ -5,17 +5,20 @@ is trusted), connect and read timeouts on every call, and retries with
 backoff only where repeating is safe: GETs, and POSTs that carry an
 ``Idempotency-Key`` (the service answers a repeat with the first answer).
 Every failure becomes a typed :mod:`kiosk.cardservice_errors` exception.
+Requests are built and answers read with the API models of
+:mod:`protocol.cardservice_api`, the same ones the reference service uses.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
+from pydantic import BaseModel, ValidationError
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import (
     ConnectTimeoutError,
@@ -32,7 +35,11 @@ from kiosk.cardservice_errors import (
     CardServiceUnreachable,
     problem_error,
 )
-from protocol.credential import EnvelopeError, UnlockKey, associated_data, b64
+from protocol import cardservice_api as api
+from protocol.cardservice_values import HealthStatus, HintCode, LoginStatusValue, Mechanism
+from protocol.credential import EnvelopeBinding, EnvelopeError, UnlockKey
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,7 @@ class LoginStart:
 
     order_ref: str
     qr_start_token: str
-    qr_start_secret: str
+    qr_start_secret: str = field(repr=False)  # the QR's HMAC key: never in logs
     qr_prefix: str
     expires_at: dt.datetime
     poll_interval: float
@@ -52,8 +59,8 @@ class LoginStatus:
     """One poll's answer."""
 
     order_ref: str
-    status: str
-    hint_code: str | None
+    status: LoginStatusValue
+    hint_code: HintCode | None
     holder_name: str | None = None
     hsa_id: str | None = None
 
@@ -63,28 +70,33 @@ class UnlockCredential:
     """The opened credential: the PUK, or the cryptogram for the card's challenge."""
 
     unlock_id: str
-    mechanism: str
-    secret: bytes
+    mechanism: Mechanism
+    secret: bytes = field(repr=False)  # the PUK or cryptogram: never in logs or reprs
     expires_at: dt.datetime
 
 
-def _time(value: object) -> dt.datetime:
-    if not isinstance(value, str):
-        raise CardServiceProtocolError("a time field is missing")
+def _request(model: type[Model], **members: object) -> Model:
+    """A request body the API accepts, or :class:`CardServiceProtocolError` (not sent).
+
+    Validated under the wire names, so an error names the member as the API does.
+    """
+    fields = model.model_fields
     try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise CardServiceProtocolError(f"{value!r} is not an RFC 3339 time") from None
-    if parsed.tzinfo is None:
-        raise CardServiceProtocolError("times must carry a time zone")
-    return parsed
+        return api.from_wire(model, {fields[name].alias or name: v for name, v in members.items()})
+    except ValidationError as error:
+        raise CardServiceProtocolError(
+            f"the request does not match the API: {api.describe(error)}"
+        ) from None
 
 
-def _field(data: dict[str, Any], name: str, kind: type = str) -> Any:
-    value = data.get(name)
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise CardServiceProtocolError(f"the answer lacks {name!r}")
-    return value
+def _answer(model: type[Model], data: object) -> Model:
+    """The service's answer as ``model``, or :class:`CardServiceProtocolError` naming why."""
+    try:
+        return api.from_wire(model, data)
+    except ValidationError as error:
+        raise CardServiceProtocolError(
+            f"the card service's answer does not match the API: {api.describe(error)}"
+        ) from None
 
 
 def _timed_out(error: requests.exceptions.ConnectionError) -> bool:
@@ -103,6 +115,7 @@ class CardServiceClient:
         self,
         base_url: str,
         *,
+        kiosk_id: str,
         client_cert: tuple[Path, Path] | None,
         ca_file: Path,
         connect_timeout: float = 3.05,
@@ -111,6 +124,8 @@ class CardServiceClient:
         backoff: float = 0.3,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        #: The common name of the device certificate; unlock envelopes are bound to it.
+        self.kiosk_id = kiosk_id
         self.timeout = (connect_timeout, read_timeout)
         self.session = requests.Session()
         # Pinning: only the service's CA, whatever REQUESTS_CA_BUNDLE or proxies say.
@@ -139,7 +154,8 @@ class CardServiceClient:
 
     # -- transport ---------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _call(self, method: str, path: str, request: BaseModel | None = None) -> dict[str, Any]:
+        """One call; the decoded JSON object of a success, else a typed exception."""
         headers = {}
         if method == "POST":
             headers["Idempotency-Key"] = str(uuid.uuid4())
@@ -147,7 +163,7 @@ class CardServiceClient:
             response = self.session.request(
                 method,
                 self.base_url + path,
-                json=body,
+                json=None if request is None else api.to_wire(request),
                 headers=headers,
                 timeout=self.timeout,
                 verify=self.ca_file,
@@ -167,65 +183,64 @@ class CardServiceClient:
         except ValueError:
             data = None
         if response.status_code >= 400:
-            if isinstance(data, dict) and isinstance(data.get("code"), str):
-                raise problem_error(
-                    data["code"],
-                    response.status_code,
-                    str(data.get("title", "")),
-                    data.get("detail") if isinstance(data.get("detail"), str) else None,
-                )
-            if response.status_code >= 500:
-                raise CardServiceFailure(response.status_code)
-            raise CardServiceProtocolError(
-                f"HTTP {response.status_code} without a problem document"
-            )
+            raise self._refusal(response.status_code, data)
         if not isinstance(data, dict):
             raise CardServiceProtocolError("the card service's answer is not a JSON object")
         return data
 
+    @staticmethod
+    def _refusal(status: int, data: object) -> Exception:
+        """The typed error for an error answer: its problem code if it has a valid one."""
+        try:
+            problem = api.from_wire(api.Problem, data)
+        except ValidationError as error:
+            if status >= 500:
+                return CardServiceFailure(status)
+            if isinstance(data, dict) and "code" in data:
+                return CardServiceProtocolError(
+                    f"HTTP {status} with a malformed problem document: {api.describe(error)}"
+                )
+            return CardServiceProtocolError(f"HTTP {status} without a problem document")
+        return problem_error(problem.code, status, problem.title, problem.detail)
+
     # -- the API -----------------------------------------------------------------------
 
-    def health(self) -> str:
-        """``"ok"`` or ``"maintenance"``."""
-        return _field(self._call("GET", "/v1/health"), "status")
+    def health(self) -> HealthStatus:
+        """``ok`` or ``maintenance``."""
+        return _answer(api.Health, self._call("GET", "/v1/health")).status
 
     def start_login(self, card_number: str) -> LoginStart:
         """Start the Mobilt SITHS login for unlocking ``card_number``."""
-        data = self._call("POST", "/v1/logins", {"cardNumber": card_number})
-        interval = data.get("pollIntervalSeconds", 2)
-        if not isinstance(interval, int) or not 1 <= interval <= 30:
-            raise CardServiceProtocolError("pollIntervalSeconds out of range")
+        request = _request(api.StartLoginRequest, card_number=card_number)
+        start = _answer(api.LoginStart, self._call("POST", "/v1/logins", request))
         return LoginStart(
-            order_ref=_field(data, "orderRef"),
-            qr_start_token=_field(data, "qrStartToken"),
-            qr_start_secret=_field(data, "qrStartSecret"),
-            qr_prefix=_field(data, "qrPrefix"),
-            expires_at=_time(data.get("expiresAt")),
-            poll_interval=float(interval),
+            order_ref=start.order_ref,
+            qr_start_token=start.qr_start_token,
+            qr_start_secret=start.qr_start_secret,
+            qr_prefix=start.qr_prefix,
+            expires_at=start.expires_at,
+            poll_interval=float(start.poll_interval_seconds),
         )
 
     def poll_login(self, order_ref: str) -> LoginStatus:
         """The login's status and hint code."""
-        data = self._call("GET", f"/v1/logins/{order_ref}")
-        status = _field(data, "status")
-        if status not in ("pending", "failed", "complete"):
-            raise CardServiceProtocolError(f"unknown login status {status!r}")
-        hint = data.get("hintCode")
-        completion = data.get("completion") or {}
-        if not isinstance(completion, dict):
-            raise CardServiceProtocolError("completion must be an object")
-        return LoginStatus(
-            order_ref=_field(data, "orderRef"),
-            status=status,
-            hint_code=hint if isinstance(hint, str) else None,
-            holder_name=completion.get("holderName"),
-            hsa_id=completion.get("hsaId"),
-        )
+        return self._status(self._call("GET", f"/v1/logins/{order_ref}"))
 
     def cancel_login(self, order_ref: str) -> LoginStatus:
         """Cancel a pending login."""
-        data = self._call("POST", f"/v1/logins/{order_ref}/cancel")
-        return LoginStatus(_field(data, "orderRef"), _field(data, "status"), data.get("hintCode"))
+        return self._status(self._call("POST", f"/v1/logins/{order_ref}/cancel"))
+
+    @staticmethod
+    def _status(data: dict[str, Any]) -> LoginStatus:
+        status = _answer(api.LoginStatus, data)
+        completion = status.completion
+        return LoginStatus(
+            order_ref=status.order_ref,
+            status=status.status,
+            hint_code=status.hint_code,
+            holder_name=completion.holder_name if completion else None,
+            hsa_id=completion.hsa_id if completion else None,
+        )
 
     def request_unlock(
         self,
@@ -235,33 +250,44 @@ class CardServiceClient:
         key: UnlockKey,
         challenge: bytes | None = None,
     ) -> UnlockCredential:
-        """Get the credential and open it with the one-time ``key`` (which is then spent)."""
-        body: dict[str, Any] = {
-            "orderRef": order_ref,
-            "cardNumber": card_number,
-            "pinRole": pin_role,
-            "kioskPublicKey": key.public_b64,
-        }
-        if challenge is not None:
-            body["challenge"] = b64(challenge)
-        data = self._call("POST", "/v1/unlocks", body)
-        unlock_id = _field(data, "unlockId")
-        mechanism = _field(data, "mechanism")
-        if mechanism not in ("puk", "admin-key"):
-            raise CardServiceProtocolError(f"unknown unlock mechanism {mechanism!r}")
-        expires_text = _field(data, "expiresAt")
-        aad = associated_data(unlock_id, card_number, order_ref, expires_text)
+        """Get the credential and open it with the one-time ``key``, which is spent either way.
+
+        The envelope opens only if it was sealed for this kiosk, this login, this
+        card, the unlock id in the answer and the answer's ``expiresAt`` text.
+        """
         try:
-            secret = key.open(data.get("envelope"), aad, expires_at=_time(expires_text))
-        except EnvelopeError as error:
-            raise CardServiceProtocolError(f"the unlock credential is unusable: {error}") from None
-        return UnlockCredential(unlock_id, mechanism, secret, _time(expires_text))
+            request = _request(
+                api.UnlockRequest,
+                order_ref=order_ref,
+                card_number=card_number,
+                pin_role=pin_role,
+                kiosk_public_key=key.public_b64,
+                challenge=challenge,
+            )
+            data = self._call("POST", "/v1/unlocks", request)
+            unlock = _answer(api.Unlock, data)
+            binding = EnvelopeBinding(
+                kiosk_id=self.kiosk_id,
+                order_ref=order_ref,
+                card_number=card_number,
+                unlock_id=unlock.unlock_id,
+                expires_at=data["expiresAt"],  # exactly as sent, not as re-formatted here
+            )
+            try:
+                secret = key.open(unlock.envelope.sealed(), binding)
+            except EnvelopeError as error:
+                raise CardServiceProtocolError(
+                    f"the unlock credential is unusable: {error}"
+                ) from None
+        finally:
+            key.discard()
+        return UnlockCredential(unlock.unlock_id, unlock.mechanism, secret, unlock.expires_at)
 
     def report_outcome(self, unlock_id: str, result: str, detail: str | None = None) -> None:
         """Tell the service how the unlock went (it e-mails the holder)."""
-        body: dict[str, Any] = {"result": result}
-        if detail:
-            body["detail"] = detail[:500]
-        data = self._call("POST", f"/v1/unlocks/{unlock_id}/outcome", body)
-        if data.get("recorded") is not True:
-            raise CardServiceProtocolError("the service did not confirm the outcome")
+        request = _request(
+            api.OutcomeRequest, result=result, detail=detail[:500] if detail else None
+        )
+        _answer(
+            api.OutcomeRecorded, self._call("POST", f"/v1/unlocks/{unlock_id}/outcome", request)
+        )

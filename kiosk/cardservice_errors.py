@@ -2,10 +2,14 @@
 
 Problem codes from the service map to subclasses of :class:`CardServiceProblem`;
 transport failures to :class:`CardServiceUnreachable` / :class:`CardServiceTimeout`;
-anything the service says that is not the API to :class:`CardServiceProtocolError`.
+anything that is not the API (an answer, or a request the kiosk was about to send)
+to :class:`CardServiceProtocolError`. The codes are :class:`protocol.problems.ProblemCode`,
+the one list the service answers with.
 """
 
 from __future__ import annotations
+
+from protocol.problems import ProblemCode
 
 
 class CardServiceError(Exception):
@@ -29,15 +33,16 @@ class CardServiceFailure(CardServiceError):
 
 
 class CardServiceProtocolError(CardServiceError):
-    """The answer is not what the API promises (malformed JSON, missing fields)."""
+    """Not what the API promises: a malformed answer, or a request the API would refuse.
+
+    The message names the members that are wrong, never their values.
+    """
 
 
 class CardServiceProblem(CardServiceError):
     """The service refused, with an RFC 9457 problem code."""
 
-    code = "unknown"
-
-    def __init__(self, code: str, status: int, title: str, detail: str | None) -> None:
+    def __init__(self, code: ProblemCode, status: int, title: str, detail: str | None) -> None:
         super().__init__(f"{code}: {detail or title}")
         self.code = code
         self.status = status
@@ -73,18 +78,20 @@ class KioskNotAccepted(CardServiceProblem):
     """The kiosk's certificate is missing or the kiosk is not registered."""
 
 
-PROBLEM_CLASSES: dict[str, type[CardServiceProblem]] = {
-    "card-not-registered": CardNotRegistered,
-    "not-card-owner": NotCardOwner,
-    "needs-id-administrator": NeedsIdAdministrator,
-    "too-many-attempts": TooManyAttempts,
-    "login-expired": LoginExpired,
-    "maintenance": ServiceInMaintenance,
-    "client-certificate-required": KioskNotAccepted,
-    "unknown-kiosk": KioskNotAccepted,
+PROBLEM_CLASSES: dict[ProblemCode, type[CardServiceProblem]] = {
+    ProblemCode.CARD_NOT_REGISTERED: CardNotRegistered,
+    ProblemCode.NOT_CARD_OWNER: NotCardOwner,
+    ProblemCode.NEEDS_ID_ADMINISTRATOR: NeedsIdAdministrator,
+    ProblemCode.TOO_MANY_ATTEMPTS: TooManyAttempts,
+    ProblemCode.LOGIN_EXPIRED: LoginExpired,
+    ProblemCode.MAINTENANCE: ServiceInMaintenance,
+    ProblemCode.CLIENT_CERTIFICATE_REQUIRED: KioskNotAccepted,
+    ProblemCode.UNKNOWN_KIOSK: KioskNotAccepted,
 }
 
 
-def problem_error(code: str, status: int, title: str, detail: str | None) -> CardServiceProblem:
+def problem_error(
+    code: ProblemCode, status: int, title: str, detail: str | None
+) -> CardServiceProblem:
     """The typed exception for a problem code (a plain CardServiceProblem if unmapped)."""
     return PROBLEM_CLASSES.get(code, CardServiceProblem)(code, status, title, detail)

@@ -1,33 +1,54 @@
-"""The unlock credential envelope: ECDH-ES + HKDF-SHA256 + AES-256-GCM (pyca ``cryptography``).
+"""The unlock credential envelope: RFC 9180 HPKE, base mode, from pyca ``cryptography``.
 
-The kiosk makes an :class:`UnlockKey` for one unlock, sends its public half,
-and opens the envelope the card service made with :func:`seal` exactly once;
-the private key is dropped after that. The additional data binds the
-credential to the unlock, the card, the login and its expiry.
+The kiosk makes an :class:`UnlockKey` for one unlock and sends its public half;
+the card service seals the PUK or cryptogram to it with :func:`seal`; the kiosk
+opens it exactly once, and the private key is gone afterwards whatever happens.
+
+Why HPKE: it is the standard construction of exactly this (a sender encrypting to
+a recipient's public key), implemented and tested by pyca; this module only
+chooses the suite and what the envelope is bound to, and builds no crypto of
+its own.
+
+- Suite: mode_base (0x00), KEM DHKEM(P-256, HKDF-SHA256) (0x0010), KDF HKDF-SHA256
+  (0x0001), AEAD AES-256-GCM (0x0002); named ``HPKE-Base-P256-SHA256-A256GCM`` on the wire.
+- Sealed bytes: ``enc || ciphertext`` as RFC 9180's single-shot API returns them:
+  ``enc`` is the 65-byte uncompressed ephemeral P-256 point, ``ciphertext`` the
+  AES-256-GCM output with its 16-byte tag. The AEAD's associated data is empty.
+- ``info`` (see :meth:`EnvelopeBinding.info`) binds the envelope to the kiosk, the
+  login, the card, the unlock and the expiry; a change to any of them and the
+  envelope does not open.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import os
+from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.hpke import AEAD, KDF, KEM, Suite
 
-ALGORITHM = "ECDH-ES+HKDF-SHA256+A256GCM"
-INFO_PREFIX = b"siths-kiosk-unlock-v1|"
+from protocol.times import parse_rfc3339
+
+ALGORITHM = "HPKE-Base-P256-SHA256-A256GCM"
+SUITE = Suite(KEM.P256, KDF.HKDF_SHA256, AEAD.AES_256_GCM)
+#: Length of HPKE's ``enc`` for DHKEM(P-256): an uncompressed point.
+ENC_LENGTH = KEM.P256.enc_length()
+#: The first field of ``info``: names this use and its version.
+INFO_LABEL = "siths-kiosk-unlock-v2"
 
 
 class EnvelopeError(Exception):
-    """The envelope cannot be opened: wrong key, tampered, expired, used, or malformed."""
+    """The envelope cannot be opened: wrong key, tampered, expired, used, or malformed.
+
+    Messages say which of these it is, never a key, a plaintext or a ciphertext.
+    """
 
 
 def b64(data: bytes) -> str:
-    """Standard base64 text."""
+    """Standard base64 text (with padding)."""
     return base64.b64encode(data).decode("ascii")
 
 
@@ -41,25 +62,60 @@ def unb64(text: object, what: str) -> bytes:
         raise ValueError(f"{what} is not valid base64") from None
 
 
-def associated_data(unlock_id: str, card_number: str, order_ref: str, expires_at: str) -> bytes:
-    """What the envelope is bound to."""
-    return f"{unlock_id}|{card_number}|{order_ref}|{expires_at}".encode()
+def _length_prefixed(text: str) -> bytes:
+    data = text.encode("utf-8")
+    if len(data) > 0xFFFF:
+        raise ValueError("an envelope binding field is longer than 65535 bytes")
+    return len(data).to_bytes(2, "big") + data
 
 
-def _derive(shared: bytes, aad: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=INFO_PREFIX + aad).derive(
-        shared
-    )
+@dataclass(frozen=True)
+class EnvelopeBinding:
+    """What one envelope is bound to: both sides compute ``info`` from these.
+
+    ``kiosk_id`` is the common name of the kiosk's device certificate (the service
+    reads it from the TLS peer certificate); ``expires_at`` is the unlock answer's
+    ``expiresAt`` text exactly as sent, so neither side re-formats it.
+    """
+
+    kiosk_id: str
+    order_ref: str
+    card_number: str
+    unlock_id: str
+    expires_at: str
+
+    def info(self) -> bytes:
+        """HPKE ``info``: six length-prefixed UTF-8 fields, label first.
+
+        ``lp(INFO_LABEL) || lp(kioskId) || lp(orderRef) || lp(cardNumber) ||
+        lp(unlockId) || lp(expiresAt)`` where ``lp(s)`` is the 2-byte big-endian
+        length of UTF-8 ``s`` followed by those bytes. Length prefixes make the
+        encoding unambiguous whatever characters the fields hold.
+        """
+        fields = (
+            INFO_LABEL,
+            self.kiosk_id,
+            self.order_ref,
+            self.card_number,
+            self.unlock_id,
+            self.expires_at,
+        )
+        return b"".join(_length_prefixed(field) for field in fields)
 
 
 def public_key_from_b64(text: object) -> ec.EllipticCurvePublicKey:
-    """A P-256 public key from base64 DER SubjectPublicKeyInfo."""
+    """A P-256 public key from base64 DER SubjectPublicKeyInfo (:class:`ValueError` if not)."""
     der = unb64(text, "public key")
     try:
         key = serialization.load_der_public_key(der)
     except (ValueError, TypeError):
         raise ValueError("public key is not a DER SubjectPublicKeyInfo") from None
-    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+    return p256_public_key(key)
+
+
+def p256_public_key(key: object) -> ec.EllipticCurvePublicKey:
+    """``key`` if it is a P-256 public key (the suite's KEM takes no other), else ValueError."""
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
         raise ValueError("public key must be a P-256 key")
     return key
 
@@ -73,17 +129,9 @@ def public_key_b64(key: ec.EllipticCurvePublicKey) -> str:
     )
 
 
-def seal(recipient: ec.EllipticCurvePublicKey, plaintext: bytes, aad: bytes) -> dict[str, str]:
-    """Encrypt ``plaintext`` to the kiosk's one-time key (the card service side)."""
-    ephemeral = ec.generate_private_key(ec.SECP256R1())
-    key = _derive(ephemeral.exchange(ec.ECDH(), recipient), aad)
-    nonce = os.urandom(12)
-    return {
-        "alg": ALGORITHM,
-        "ephemeralPublicKey": public_key_b64(ephemeral.public_key()),
-        "nonce": b64(nonce),
-        "ciphertext": b64(AESGCM(key).encrypt(nonce, plaintext, aad)),
-    }
+def seal(recipient: ec.EllipticCurvePublicKey, plaintext: bytes, binding: EnvelopeBinding) -> bytes:
+    """Encrypt ``plaintext`` to the kiosk's one-time key (the card service side): enc || ct."""
+    return SUITE.encrypt(plaintext, p256_public_key(recipient), info=binding.info())
 
 
 class UnlockKey:
@@ -92,6 +140,9 @@ class UnlockKey:
     def __init__(self) -> None:
         self._private: ec.EllipticCurvePrivateKey | None = ec.generate_private_key(ec.SECP256R1())
         self.public_b64 = public_key_b64(self._private.public_key())
+
+    def __repr__(self) -> str:
+        return f"UnlockKey(used={self.used})"
 
     @property
     def used(self) -> bool:
@@ -103,26 +154,24 @@ class UnlockKey:
         self._private = None
 
     def open(
-        self,
-        envelope: object,
-        aad: bytes,
-        *,
-        expires_at: dt.datetime,
-        now: dt.datetime | None = None,
+        self, sealed: bytes, binding: EnvelopeBinding, *, now: dt.datetime | None = None
     ) -> bytes:
-        """Decrypt the envelope once; the key is gone afterwards, whatever happens."""
+        """Decrypt ``enc || ciphertext`` once; the key is gone afterwards, whatever happens.
+
+        Refused (:class:`EnvelopeError`) when the key was used before, when
+        ``binding.expires_at`` has passed or is not an RFC 3339 time, and when the
+        envelope was not sealed to this key with exactly this binding.
+        """
         private, self._private = self._private, None
         if private is None:
             raise EnvelopeError("this unlock key was already used")
+        try:
+            expires_at = parse_rfc3339(binding.expires_at)
+        except ValueError:
+            raise EnvelopeError("the unlock credential's expiry is not an RFC 3339 time") from None
         if (now or dt.datetime.now(dt.UTC)) >= expires_at:
             raise EnvelopeError("the unlock credential has expired")
-        if not isinstance(envelope, dict) or envelope.get("alg") != ALGORITHM:
-            raise EnvelopeError("the envelope is not of the expected kind")
         try:
-            peer = public_key_from_b64(envelope.get("ephemeralPublicKey"))
-            nonce = unb64(envelope.get("nonce"), "nonce")
-            ciphertext = unb64(envelope.get("ciphertext"), "ciphertext")
-            key = _derive(private.exchange(ec.ECDH(), peer), aad)
-            return AESGCM(key).decrypt(nonce, ciphertext, aad)
-        except (ValueError, InvalidTag):
+            return SUITE.decrypt(sealed, private, info=binding.info())
+        except (InvalidTag, ValueError, TypeError):
             raise EnvelopeError("the envelope does not open with this unlock's key") from None

@@ -28,6 +28,24 @@ RESPONSES = {
     "missing-fields": (201, "application/json", b'{"orderRef": 42}'),
     "teapot": (418, "text/plain", b"no"),
     "bad-gateway": (502, "text/plain", b"upstream down"),
+    "naive-time": (
+        201,
+        "application/json",
+        b'{"orderRef": "o", "qrStartToken": "t", "qrStartSecret": "s", "qrPrefix": "p",'
+        b' "expiresAt": "2030-01-01T12:00:00", "pollIntervalSeconds": 2}',
+    ),
+    "unknown-hint": (
+        200,
+        "application/json",
+        b'{"orderRef": "o", "status": "pending", "hintCode": "dancing",'
+        b' "expiresAt": "2030-01-01T12:00:00Z", "completion": null}',
+    ),
+    "unknown-problem-code": (
+        409,
+        "application/problem+json",
+        b'{"type": "https://x.example/p", "title": "No", "status": 409, "code": "no-such-code"}',
+    ),
+    "unconfirmed-outcome": (200, "application/json", b'{"unlockId": "u", "recorded": "yes"}'),
 }
 
 
@@ -70,6 +88,7 @@ def misbehaving(dev_pki):
         servers.append(httpd)
         client = CardServiceClient(
             f"https://127.0.0.1:{httpd.server_address[1]}",
+            kiosk_id="kiosk-entre-a",
             client_cert=None,
             ca_file=dev_pki.service_ca,
             connect_timeout=2,
@@ -89,6 +108,7 @@ def misbehaving(dev_pki):
 def test_service_down(dev_pki):
     client = CardServiceClient(
         f"https://127.0.0.1:{free_port()}",
+        kiosk_id="kiosk-entre-a",
         client_cert=None,
         ca_file=dev_pki.service_ca,
         retries=1,
@@ -118,6 +138,31 @@ def test_answers_that_are_not_the_api(misbehaving, mode):
         client.start_login("9752269885719985027")
 
 
+@pytest.mark.parametrize(
+    ("mode", "call", "named"),
+    [
+        ("missing-fields", lambda c: c.start_login("9752269885719985027"), "orderRef"),
+        ("naive-time", lambda c: c.start_login("9752269885719985027"), "expiresAt"),
+        ("unknown-hint", lambda c: c.poll_login("o"), "hintCode"),
+        ("unknown-problem-code", lambda c: c.poll_login("o"), "code"),
+        ("unconfirmed-outcome", lambda c: c.report_outcome("u", "unlocked"), "recorded"),
+    ],
+)
+def test_an_answer_off_the_api_names_what_is_wrong(misbehaving, mode, call, named):
+    _httpd, client = misbehaving(mode)
+    with pytest.raises(CardServiceProtocolError, match=named):
+        call(client)
+
+
+def test_a_request_the_api_would_refuse_is_not_sent(misbehaving):
+    httpd, client = misbehaving("garbage")
+    with pytest.raises(CardServiceProtocolError, match="cardNumber"):
+        client.start_login("not a card number")
+    with pytest.raises(CardServiceProtocolError, match="result"):
+        client.report_outcome("u", "exploded")
+    assert httpd.requests == 0
+
+
 def test_bad_gateway_is_retried_then_reported(misbehaving):
     httpd, client = misbehaving("bad-gateway")
     with pytest.raises(CardServiceFailure):
@@ -130,7 +175,11 @@ def test_service_with_an_untrusted_certificate(cardservice, tmp_path):
 
     other = write_dev_pki(tmp_path / "other", [])
     client = CardServiceClient(
-        cardservice.url, client_cert=None, ca_file=other.service_ca, retries=0
+        cardservice.url,
+        kiosk_id="kiosk-entre-a",
+        client_cert=None,
+        ca_file=other.service_ca,
+        retries=0,
     )
     with pytest.raises(CardServiceUnreachable, match="TLS"):
         client.health()

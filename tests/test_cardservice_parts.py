@@ -187,6 +187,7 @@ def test_the_service_command_line_end_to_end(tmp_path, dev_pki, smtp_sink):
     try:
         client = CardServiceClient(
             f"https://127.0.0.1:{port}",
+            kiosk_id="kiosk-entre-a",
             client_cert=(dev_pki.kiosk_cert("kiosk-entre-a"), dev_pki.kiosk_key("kiosk-entre-a")),
             ca_file=dev_pki.service_ca,
             retries=0,

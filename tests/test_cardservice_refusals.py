@@ -57,6 +57,7 @@ def test_kiosk_with_a_certificate_from_another_ca_is_refused_at_tls(registered, 
     rogue = write_dev_pki(tmp_path / "rogue", ["kiosk-entre-a"])
     client = CardServiceClient(
         registered.url,
+        kiosk_id="kiosk-entre-a",
         client_cert=(rogue.kiosk_cert("kiosk-entre-a"), rogue.kiosk_key("kiosk-entre-a")),
         ca_file=registered.pki.service_ca,
         retries=0,
@@ -182,21 +183,78 @@ def test_maintenance_refuses_new_work_but_records_outcomes(registered):
     assert registered.store.unlock(credential.unlock_id).outcome == "unlocked"
 
 
+def kiosk_post(service, path: str, **request: object) -> requests.Response:
+    session = requests.Session()
+    session.trust_env = False
+    return session.post(
+        f"{service.url}{path}",
+        cert=(service.pki.kiosk_cert("kiosk-entre-a"), service.pki.kiosk_key("kiosk-entre-a")),
+        verify=service.pki.service_ca,
+        timeout=10,
+        **request,
+    )
+
+
 def test_malformed_request_body_is_invalid_request(registered):
+    answer = kiosk_post(
+        registered,
+        "/v1/logins",
+        data=b"{not json",
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400 and answer.json()["code"] == "invalid-request"
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"cardNumber": "9752-2698"}, "cardNumber"),
+        ({}, "cardNumber"),
+        ({"card_number": HOLDER.card_number}, "card_number"),  # wire names only
+        ({"cardNumber": HOLDER.card_number, "kioskId": "kiosk-entre-b"}, "kioskId"),
+        ([HOLDER.card_number], "the body"),
+    ],
+    ids=["pattern", "missing", "python-name", "unknown-member", "not-an-object"],
+)
+def test_a_body_off_the_schema_is_refused_naming_the_member(registered, body, named):
+    answer = kiosk_post(registered, "/v1/logins", json=body)
+    assert answer.status_code == 400
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert answer.json()["code"] == "invalid-request"
+    assert named in answer.json()["detail"]
+    assert registered.store.audit_log() == []  # nothing started
+
+
+def test_an_unknown_kiosk_hears_so_before_anything_about_its_body(registered):
     session = requests.Session()
     session.trust_env = False
     answer = session.post(
         f"{registered.url}/v1/logins",
-        data=b"{not json",
-        headers={"Content-Type": "application/json"},
+        json={"cardNumber": "not digits"},
         cert=(
-            registered.pki.kiosk_cert("kiosk-entre-a"),
-            registered.pki.kiosk_key("kiosk-entre-a"),
+            registered.pki.kiosk_cert("kiosk-unknown"),
+            registered.pki.kiosk_key("kiosk-unknown"),
         ),
         verify=registered.pki.service_ca,
         timeout=10,
     )
-    assert answer.status_code == 400 and answer.json()["code"] == "invalid-request"
+    assert answer.status_code == 403 and answer.json()["code"] == "unknown-kiosk"
+
+
+def test_a_refusal_never_repeats_the_value_sent(registered):
+    _client, login, qr = start(registered)
+    wrong_person = "19800101123X"
+    scan = registered.phone(
+        "/v1/phone/scan", {"qrContent": qr.current(), "personalIdentityNumber": wrong_person}
+    )
+    assert scan.status_code == 400 and scan.json()["code"] == "invalid-request"
+    assert "personalIdentityNumber" in scan.json()["detail"]
+    assert wrong_person not in scan.text
+    outcome = kiosk_post(
+        registered, f"/v1/unlocks/{login.order_ref}/outcome", json={"result": "PIN 24681357"}
+    )
+    assert outcome.status_code == 400 and "result" in outcome.json()["detail"]
+    assert "24681357" not in outcome.text
 
 
 def test_an_abandoned_complete_login_releases_nothing_later(registered):

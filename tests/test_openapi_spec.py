@@ -1,13 +1,18 @@
-"""The OpenAPI file of the card service is valid and agrees with the prose contract."""
+"""The OpenAPI file of the card service is valid and agrees with the prose and the models."""
 
 from __future__ import annotations
 
+import inspect
 import re
+from enum import StrEnum
 from pathlib import Path
 
 import pytest
 import yaml
 from openapi_spec_validator import validate
+from pydantic import BaseModel
+
+from protocol import cardservice_api, cardservice_values, problems
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 SPEC_PATH = DOCS / "cardservice-api.yaml"
@@ -69,7 +74,9 @@ def test_spec_is_valid_openapi_3_1(spec: dict) -> None:
 def test_problem_codes_match_the_prose_table(spec: dict) -> None:
     prose = prose_problem_codes()
     assert len(prose) >= 17, "the code table in the prose was not found"
-    in_spec = spec["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
+    code = spec["components"]["schemas"]["Problem"]["properties"]["code"]
+    assert code == {"$ref": "#/components/schemas/ProblemCode"}
+    in_spec = spec["components"]["schemas"]["ProblemCode"]["enum"]
     assert len(in_spec) == len(set(in_spec))
     assert set(in_spec) == prose
 
@@ -117,3 +124,142 @@ def test_kiosk_posts_accept_an_idempotency_key(spec: dict) -> None:
     for path, method, operation in operations(spec):
         if method == "post" and path.startswith(KIOSK_PREFIXES):
             assert key_ref in operation.get("parameters", []), f"POST {path}"
+
+
+# -- the models of protocol/cardservice_api.py against components/schemas ------------------
+
+#: Constraints compared wherever either side states one.
+FACETS = ("enum", "const", "pattern", "minimum", "maximum", "minLength", "maxLength")
+YAML_REF = "#/components/schemas/"
+MODEL_REF = "#/$defs/"
+
+
+def defined_in(module: object, base: type) -> dict[str, type]:
+    return {
+        name: value
+        for name, value in vars(module).items()
+        if inspect.isclass(value)
+        and issubclass(value, base)
+        and value.__module__ == module.__name__  # type: ignore[attr-defined]
+        and not name.startswith("_")
+    }
+
+
+MODELS: dict[str, type[BaseModel]] = defined_in(cardservice_api, BaseModel)
+ENUMS: dict[str, type[StrEnum]] = {
+    **defined_in(cardservice_values, StrEnum),
+    **defined_in(problems, StrEnum),
+}
+
+
+def shape(node: dict, definitions: dict, prefix: str) -> dict:
+    """What a property promises: its constraints, and which named object or enum it is."""
+    found: dict = {}
+
+    def walk(part: dict) -> None:
+        if "$ref" in part:
+            name = part["$ref"].removeprefix(prefix)
+            target = definitions[name]
+            if target.get("type") == "object" or "enum" in target:
+                found.setdefault("named", set()).add(name)
+            if target.get("type") != "object":
+                walk(target)
+        for facet in FACETS:
+            if facet in part:
+                found[facet] = sorted(part[facet]) if facet == "enum" else part[facet]
+        for branch in part.get("anyOf", []) + part.get("oneOf", []):
+            walk(branch)
+        if "items" in part:
+            found["items"] = shape(part["items"], definitions, prefix)
+
+    walk(node)
+    return found
+
+
+def model_schema(model: type[BaseModel]) -> tuple[dict, dict]:
+    schema = model.model_json_schema(by_alias=True)
+    return schema, schema.get("$defs", {})
+
+
+@pytest.fixture(scope="module")
+def yaml_schemas(spec: dict) -> dict:
+    return spec["components"]["schemas"]
+
+
+def test_every_model_has_a_schema_and_every_object_schema_a_model(yaml_schemas: dict) -> None:
+    objects = {name for name, schema in yaml_schemas.items() if schema.get("type") == "object"}
+    assert len(MODELS) >= 17, "the models were not found"
+    assert set(MODELS) == objects
+
+
+def test_every_value_set_is_one_enum_on_both_sides(yaml_schemas: dict) -> None:
+    enums = {name: schema["enum"] for name, schema in yaml_schemas.items() if "enum" in schema}
+    assert enums == {name: [member.value for member in enum] for name, enum in ENUMS.items()}
+
+
+def test_the_problem_codes_are_the_protocol_table(spec: dict, yaml_schemas: dict) -> None:
+    assert yaml_schemas["ProblemCode"]["enum"] == list(problems.ProblemCode)
+    assert set(problems.PROBLEMS) == set(problems.ProblemCode)
+    examples = [
+        example["value"]
+        for example in spec["components"]["examples"].values()
+        if "code" in example.get("value", {})
+    ]
+    responses = [r for _p, _m, op in operations(spec) for r in op["responses"].values()]
+    for response in responses + list(spec["components"]["responses"].values()):
+        for content in response.get("content", {}).values():
+            for example in content.get("examples", {}).values():
+                if "value" in example:
+                    examples.append(example["value"])
+    assert len(examples) >= 18
+    for example in examples:
+        kind = problems.PROBLEMS[problems.ProblemCode(example["code"])]
+        assert (example["status"], example["title"]) == (kind.status, kind.title), example
+        assert example["type"] == problems.problem_type(example["code"])
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_model_and_schema_agree(name: str, yaml_schemas: dict) -> None:
+    schema, definitions = model_schema(MODELS[name])
+    documented = yaml_schemas[name]
+    assert set(schema["properties"]) == set(documented["properties"]), "property names"
+    assert set(schema.get("required", [])) == set(documented.get("required", [])), "required"
+    for member in documented["properties"]:
+        in_model = shape(schema["properties"][member], definitions, MODEL_REF)
+        in_yaml = shape(documented["properties"][member], yaml_schemas, YAML_REF)
+        assert in_model == in_yaml, f"{name}.{member}"
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_exactly_the_request_models_refuse_unknown_members(name: str, spec: dict) -> None:
+    schema, _ = model_schema(MODELS[name])
+    documented = spec["components"]["schemas"][name]
+    request_bodies = {
+        content["schema"]["$ref"].removeprefix(YAML_REF)
+        for _path, _method, operation in operations(spec)
+        for content in operation.get("requestBody", {}).get("content", {}).values()
+    }
+    is_request = name in request_bodies
+    assert (MODELS[name].model_config.get("extra") == "forbid") is is_request
+    assert ("additionalProperties" in schema) is is_request
+    assert ("additionalProperties" in documented) is is_request
+    if is_request:
+        assert schema["additionalProperties"] is False
+        assert documented["additionalProperties"] is False
+
+
+def test_every_json_body_of_an_operation_is_a_model(spec: dict) -> None:
+    used = set()
+    for path, method, operation in operations(spec):
+        bodies = list(operation.get("requestBody", {}).get("content", {}).items())
+        for response in operation["responses"].values():
+            if "$ref" in response:
+                response = spec["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+            bodies += list(response.get("content", {}).items())
+        for media_type, content in bodies:
+            if "json" in media_type:
+                name = content["schema"]["$ref"].removeprefix(YAML_REF)
+                assert name in MODELS, f"{method.upper()} {path}: {name}"
+                used.add(name)
+    nested = {"LoginCompletion", "Envelope", "PhoneIdentity"}
+    assert used | nested == set(MODELS)

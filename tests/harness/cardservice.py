@@ -66,10 +66,17 @@ class CardServiceHarness:
         self.store.close()
 
     def client(self, kiosk_id: str | None = KIOSK_ID, **options: object) -> CardServiceClient:
+        """A kiosk's client; ``kiosk_id=None`` is a kiosk that presents no certificate."""
         cert = None
         if kiosk_id is not None:
             cert = (self.pki.kiosk_cert(kiosk_id), self.pki.kiosk_key(kiosk_id))
-        return CardServiceClient(self.url, client_cert=cert, ca_file=self.pki.service_ca, **options)
+        return CardServiceClient(
+            self.url,
+            kiosk_id=kiosk_id or "kiosk-without-certificate",
+            client_cert=cert,
+            ca_file=self.pki.service_ca,
+            **options,
+        )
 
     def register(
         self,
