@@ -33,9 +33,7 @@ class SessionReport:
         return self.step.kind
 
     @classmethod
-    def of(
-        cls, step: Report, *, kiosk_id: str, incarnation: str, at: dt.datetime
-    ) -> SessionReport:
+    def of(cls, step: Report, *, kiosk_id: str, incarnation: str, at: dt.datetime) -> SessionReport:
         """Stamp a flow report with its id, kiosk, session key and time."""
         session = None if step.session_id is None else f"{incarnation}-{step.session_id}"
         return cls(str(uuid.uuid4()), kiosk_id, session, at, step)
