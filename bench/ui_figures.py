@@ -29,7 +29,7 @@ from tests.harness.cardservice import KIOSK_ID, CardServiceHarness  # noqa: E402
 from tests.harness.pcscd import PrivatePcscd  # noqa: E402
 from tests.harness.smtp_sink import SmtpSink  # noqa: E402
 from tests.harness.xvfb import Xvfb  # noqa: E402
-from tests.test_ui_unlock import KioskWindow  # noqa: E402
+from tests.kiosk.test_ui_unlock import KioskWindow  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -76,7 +76,7 @@ def main() -> None:
     link = VpcdLink(card, port=daemon.slot_port(0))
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.ui_kiosk_child", str(config), str(work / "shots")],
+        [sys.executable, "-m", "tests.kiosk.ui_kiosk_child", str(config), str(work / "shots")],
         env=xvfb.environment(daemon.environment()),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

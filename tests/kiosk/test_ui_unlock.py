@@ -68,7 +68,13 @@ def kiosk_window(xvfb, pcscd, cardservice, siths_pki, tmp_path, standard_siths_c
 
     def open_window() -> KioskWindow:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.ui_kiosk_child", str(config), str(tmp_path / "shots")],
+            [
+                sys.executable,
+                "-m",
+                "tests.kiosk.ui_kiosk_child",
+                str(config),
+                str(tmp_path / "shots"),
+            ],
             env=xvfb.environment(pcscd.environment()),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

@@ -19,7 +19,7 @@ from kiosk.config import ConfigError, KioskConfig, load, parse, render
 from kiosk.flow.machine import FlowConfig, Timeouts
 from protocol.card_rules import PUK_SAFETY_MARGIN
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "kiosk-config.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "kiosk-config.md"
 
 GOOD = """
 [kiosk]

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from protocol import cardservice_api, cardservice_values, problems
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 SPEC_PATH = DOCS / "cardservice-api.yaml"
 PROSE_PATH = DOCS / "cardservice-api.md"
 

@@ -12,7 +12,7 @@ from kiosk.flow import events as ev
 from kiosk.flow.machine import assess
 from kiosk.flow.states import CardSummary, Idle, OutOfService, ReadingCard, StartingLogin
 from protocol.reasons import Outcome, Reason
-from tests.flow_driver import (
+from tests.kiosk.flow_driver import (
     CONFIG,
     READER,
     Driver,

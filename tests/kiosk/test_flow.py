@@ -19,7 +19,7 @@ from kiosk.flow.states import (
     Unlocking,
 )
 from kiosk.pin_policy import PinRejection
-from tests.flow_driver import (
+from tests.kiosk.flow_driver import (
     CONFIG,
     LOGIN,
     PNR,
