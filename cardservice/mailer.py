@@ -23,9 +23,6 @@ log = logging.getLogger(__name__)
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
-#: What a reported result says of the card: one pulled out mid-unlock may or may not be unlocked.
-_OUTCOME_OF_RESULT = {"unlocked": Outcome.UNLOCKED, "card-removed": Outcome.UNKNOWN}
-
 
 def compose_unlock_notice(
     *,
@@ -33,11 +30,10 @@ def compose_unlock_notice(
     card_number: str,
     location: str,
     when: dt.datetime,
-    result: str,
+    result: Outcome,
 ) -> tuple[str, str]:
     """Subject and body of the notice (no PIN, no PUK: the service never has the PIN)."""
-    outcome = _OUTCOME_OF_RESULT.get(result, Outcome.NOT_UNLOCKED)
-    swedish, english = outcome_text("sv", outcome), outcome_text("en", outcome)
+    swedish, english = outcome_text("sv", result), outcome_text("en", result)
     local = when.astimezone(STOCKHOLM)
     stamp = local.strftime("%Y-%m-%d %H:%M")
     subject = f"SITHS-kort {card_number}: upplåsning vid kiosk / SITHS card unlock at a kiosk"

@@ -310,7 +310,7 @@ class CardService:
                 kiosk_id=kiosk_id,
                 card_number=unlock.card_number,
                 order_ref=unlock.order_ref,
-                detail=request.detail,
+                detail=" ".join(filter(None, (request.reason, request.detail))) or None,
             )
             card = self.store.card(unlock.card_number)
             if card is not None and self.mailer is not None:

@@ -78,6 +78,10 @@ class PinPolicyViolation(CardError):
     """A new PIN (or the PUK given) does not have the required form."""
 
 
+class PukFormatViolation(PinPolicyViolation):
+    """The PUK given does not have the form of a PUK (nothing was sent to the card)."""
+
+
 class CryptogramRejected(CardError):
     """The card did not accept the unlock cryptogram from the card service."""
 
@@ -127,7 +131,7 @@ def check_piv_puk(puk: str) -> None:
     cards (YubiKeys) accept 6 to 8 characters padded like a PIN.
     """
     if not puk or not puk.isascii() or not puk.isprintable() or len(puk) > PIV_REFERENCE_LENGTH:
-        raise PinPolicyViolation(f"the PUK must be 1 to {PIV_REFERENCE_LENGTH} characters")
+        raise PukFormatViolation(f"the PUK must be 1 to {PIV_REFERENCE_LENGTH} characters")
 
 
 def pad_reference(value: str) -> bytes:

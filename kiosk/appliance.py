@@ -17,6 +17,7 @@ from kiosk.card_actions import PcscCardAccess
 from kiosk.cardservice_client import CardServiceClient
 from kiosk.config import KioskConfig
 from kiosk.controller import Controller
+from kiosk.device_identity import identity_problem
 from kiosk.event_sink import BackgroundSink, Deliver
 from kiosk.flow.machine import FlowConfig
 from kiosk.session_report import SessionReport
@@ -32,6 +33,29 @@ def flow_config(config: KioskConfig) -> FlowConfig:
 def log_report(report: SessionReport) -> None:
     """Default event sink until telemetry exists: the journal (never a PIN: reports have none)."""
     log.info("session event: %s", json.dumps(report.to_json(), ensure_ascii=False))
+
+
+class ProvisioningCheck:
+    """Whether the kiosk may serve: files in place, trust anchors read, its id its certificate's.
+
+    Asked at every health check, so a unit the technician finishes provisioning
+    comes into service by itself; an identity mismatch is logged once per change.
+    """
+
+    def __init__(self, config: KioskConfig, trust_loaded: bool) -> None:
+        self.config = config
+        self.trust_loaded = trust_loaded
+        self._said: str | None = None
+
+    def __call__(self) -> bool:
+        """True when the kiosk is provisioned."""
+        if not (self.config.provisioned and self.trust_loaded):
+            return False
+        problem = identity_problem(self.config.kiosk_id, self.config.card_service.client_cert)
+        if problem is not None and problem != self._said:
+            log.error("%s; the kiosk is out of service until this is fixed", problem)
+        self._said = problem
+        return problem is None
 
 
 @dataclass
@@ -68,7 +92,7 @@ class Appliance:
             kiosk_id=config.kiosk_id,
             flow_config=flow_config(config),
             sink=sink,
-            provisioned=lambda: config.provisioned and trust is not None,
+            provisioned=ProvisioningCheck(config, trust is not None),
         )
         watcher = ReaderWatcher(controller.on_reader_event)
         return cls(config, client, controller, watcher, sink)

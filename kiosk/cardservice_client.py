@@ -38,6 +38,7 @@ from kiosk.cardservice_errors import (
 from protocol import cardservice_api as api
 from protocol.cardservice_values import HealthStatus, HintCode, LoginStatusValue, Mechanism
 from protocol.credential import EnvelopeBinding, EnvelopeError, UnlockKey
+from protocol.reasons import Outcome, Reason
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -78,11 +79,13 @@ class UnlockCredential:
 def _request(model: type[Model], **members: object) -> Model:
     """A request body the API accepts, or :class:`CardServiceProtocolError` (not sent).
 
-    Validated under the wire names, so an error names the member as the API does.
+    Validated under the wire names, so an error names the member as the API does; a
+    member given as ``None`` is left out, as the API wants optional members.
     """
     fields = model.model_fields
+    wire = {fields[name].alias or name: v for name, v in members.items() if v is not None}
     try:
-        return api.from_wire(model, {fields[name].alias or name: v for name, v in members.items()})
+        return api.from_wire(model, wire)
     except ValidationError as error:
         raise CardServiceProtocolError(
             f"the request does not match the API: {api.describe(error)}"
@@ -283,11 +286,9 @@ class CardServiceClient:
             key.discard()
         return UnlockCredential(unlock.unlock_id, unlock.mechanism, secret, unlock.expires_at)
 
-    def report_outcome(self, unlock_id: str, result: str, detail: str | None = None) -> None:
-        """Tell the service how the unlock went (it e-mails the holder)."""
-        request = _request(
-            api.OutcomeRequest, result=result, detail=detail[:500] if detail else None
-        )
+    def report_outcome(self, unlock_id: str, result: Outcome, reason: Reason | None = None) -> None:
+        """Tell the service what became of the card, and why (it e-mails the holder)."""
+        request = _request(api.OutcomeRequest, result=result, reason=reason)
         _answer(
             api.OutcomeRecorded, self._call("POST", f"/v1/unlocks/{unlock_id}/outcome", request)
         )

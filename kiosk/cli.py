@@ -189,8 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra and args.command not in DEVELOPER_COMMANDS:
         parser.error("unrecognized arguments: " + " ".join(extra))
+    quiet = logging.INFO if args.command == "run" else logging.WARNING  # run: reports in the log
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
+        level=logging.DEBUG if args.verbose else quiet,
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:

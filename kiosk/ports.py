@@ -16,6 +16,7 @@ from kiosk.flow import effects as fx
 from kiosk.flow import events as ev
 from kiosk.session_report import SessionReport
 from protocol.credential import UnlockKey
+from protocol.reasons import Outcome, Reason
 
 
 class CardService(Protocol):
@@ -48,8 +49,8 @@ class CardService(Protocol):
         """The opened unlock credential for one PIN."""
         ...
 
-    def report_outcome(self, unlock_id: str, result: str, detail: str | None = None) -> None:
-        """Tell the service how the unlock went."""
+    def report_outcome(self, unlock_id: str, result: Outcome, reason: Reason | None = None) -> None:
+        """Tell the service what became of the card, and why."""
         ...
 
 

@@ -23,6 +23,7 @@ from hw.pins import (
     PinBlocked,
     PinPolicyViolation,
     PukBlocked,
+    PukFormatViolation,
     PukSafetyMargin,
     WrongPin,
     WrongPuk,
@@ -46,6 +47,7 @@ NOTHING_CHANGED = frozenset(
         Reason.CRYPTOGRAM_REJECTED,
         Reason.ADMIN_KEY_BLOCKED,
         Reason.PIN_POLICY,
+        Reason.PUK_FORMAT,
         Reason.UNSUPPORTED_CARD,
     }
 )
@@ -64,6 +66,8 @@ def card_reason(error: CardError) -> Reason:
             return Reason.CRYPTOGRAM_REJECTED
         case AdminKeyBlocked():
             return Reason.ADMIN_KEY_BLOCKED
+        case PukFormatViolation():
+            return Reason.PUK_FORMAT
         case PinPolicyViolation():
             return Reason.PIN_POLICY
         case WrongPin():

@@ -29,6 +29,7 @@ from pydantic import (
     ValidationError,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -38,7 +39,6 @@ from protocol.cardservice_values import (
     HintCode,
     LoginStatusValue,
     Mechanism,
-    OutcomeResult,
     PinRole,
 )
 from protocol.credential import (
@@ -51,6 +51,7 @@ from protocol.credential import (
     unb64,
 )
 from protocol.problems import ProblemCode
+from protocol.reasons import Outcome
 from protocol.times import format_utc, parse_rfc3339
 
 _BASE64_SCHEMA = {"type": "string", "contentEncoding": "base64"}
@@ -132,9 +133,24 @@ class _Body(BaseModel):
 
 
 class _Request(_Body):
-    """A request body: unknown members are refused, not ignored."""
+    """A request body: unknown members are refused, not ignored; optional ones are left out.
+
+    The OpenAPI file allows no ``null`` for an optional member, so neither do the
+    models: ``"challenge": null`` is refused rather than read as "no challenge".
+    """
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null_members(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for name, field in cls.model_fields.items():
+                wire = field.alias or name
+                for key in {name, wire}:
+                    if key in data and data[key] is None and not field.is_required():
+                        raise ValueError(f"{wire} must be left out, not null")
+        return data
 
 
 # -- kiosk: logins ----------------------------------------------------------------------
@@ -238,10 +254,16 @@ class Unlock(_Body):
     envelope: Envelope
 
 
-class OutcomeRequest(_Request):
-    """How the unblock went (every attempt is reported, whatever its result)."""
+#: A reason code (``protocol.reasons.Reason``); a pattern, not the list, so a newer kiosk's
+#: codes are still recorded by an older service.
+ReasonCode = Annotated[str, Field(pattern=r"^[a-z]+(-[a-z]+)*$", max_length=64)]
 
-    result: OutcomeResult
+
+class OutcomeRequest(_Request):
+    """What became of the card (every attempt is reported, whatever its outcome)."""
+
+    result: Outcome
+    reason: ReasonCode | None = _optional()
     detail: str | None = _optional(max_length=500)
 
 

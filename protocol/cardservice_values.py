@@ -45,16 +45,6 @@ class Mechanism(StrEnum):
     ADMIN_KEY = "admin-key"
 
 
-class OutcomeResult(StrEnum):
-    """How an unblock attempt ended, as the kiosk reports it."""
-
-    UNLOCKED = "unlocked"
-    FAILED = "failed"
-    CARD_REMOVED = "card-removed"
-    CANCELLED = "cancelled"
-    REFUSED = "refused"
-
-
 class HealthStatus(StrEnum):
     """Whether kiosks may start new work with the service."""
 

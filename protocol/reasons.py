@@ -15,6 +15,8 @@ import json
 from functools import cache
 from pathlib import Path
 
+from protocol.cardservice_values import HintCode, Mechanism
+
 LANGUAGES = ("sv", "en")
 WORDS = Path(__file__).parent / "words"
 
@@ -50,6 +52,8 @@ class Reason(enum.StrEnum):
     CRYPTOGRAM_REJECTED = "cryptogram-rejected"
     PIN_POLICY = "pin-policy"
     NEW_PIN_NOT_VERIFIED = "new-pin-not-verified"
+    PARTLY_UNLOCKED = "partly-unlocked"
+    PUK_FORMAT = "puk-format"
     # The Mobilt SITHS login.
     LOGIN_DECLINED = "login-declined"
     LOGIN_NOT_SCANNED = "login-not-scanned"
@@ -92,18 +96,30 @@ class Outcome(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
+class UnlockMechanism(enum.StrEnum):
+    """How a card was unlocked, as reports name it: the card service's two, or the holder's."""
+
+    PUK = Mechanism.PUK.value
+    ADMIN_KEY = Mechanism.ADMIN_KEY.value
+    #: The holder typed the PUK from their own PUK letter; no card service involved.
+    PUK_LETTER = "puk-letter"
+
+
 #: The BankID-style hint codes a failed login ends with, as reasons.
 LOGIN_HINT_REASONS = {
-    "userCancel": Reason.LOGIN_DECLINED,
-    "startFailed": Reason.LOGIN_NOT_SCANNED,
-    "expiredTransaction": Reason.LOGIN_EXPIRED,
-    "cancelled": Reason.LOGIN_CANCELLED,
+    HintCode.USER_CANCEL: Reason.LOGIN_DECLINED,
+    HintCode.START_FAILED: Reason.LOGIN_NOT_SCANNED,
+    HintCode.EXPIRED_TRANSACTION: Reason.LOGIN_EXPIRED,
+    HintCode.CANCELLED: Reason.LOGIN_CANCELLED,
 }
 
 
 def login_failure_reason(hint_code: str | None) -> Reason:
     """The reason for a login that ended ``failed`` with ``hint_code``."""
-    return LOGIN_HINT_REASONS.get(hint_code or "", Reason.LOGIN_FAILED)
+    try:
+        return LOGIN_HINT_REASONS.get(HintCode(hint_code), Reason.LOGIN_FAILED)
+    except ValueError:
+        return Reason.LOGIN_FAILED
 
 
 @cache

@@ -14,7 +14,7 @@ from asn1crypto import core
 
 from hw import tlv
 from hw.errors import TlvError, UnexpectedResponse
-from hw.pins import PinPolicyViolation
+from hw.pins import PinPolicyViolation, PukFormatViolation
 from hw.pkcs15 import asn1
 
 T = TypeVar("T")
@@ -178,13 +178,14 @@ class Pkcs15Pin:
 
     def encode(self, value: str, *, what: str = "PIN") -> bytes:
         """Encode a PIN value as this object says (type, padding), checking its length."""
+        violation = PukFormatViolation if self.is_unblocking_pin else PinPolicyViolation
         if not value.isascii() or (self.pin_type != "utf8" and not value.isdigit()):
-            raise PinPolicyViolation(f"the {what} must be digits only")
+            raise violation(f"the {what} must be digits only")
         high = self.max_length or self.stored_length
         if not self.min_length <= len(value) <= high:
             if self.min_length == high:
-                raise PinPolicyViolation(f"the {what} must be {high} digits long")
-            raise PinPolicyViolation(f"the {what} must be {self.min_length} to {high} digits long")
+                raise violation(f"the {what} must be {high} digits long")
+            raise violation(f"the {what} must be {self.min_length} to {high} digits long")
         pad = 0x00 if self.pad_char is None else self.pad_char
         if self.pin_type in ("ascii-numeric", "utf8"):
             raw = value.encode("ascii")

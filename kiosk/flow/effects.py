@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from protocol.reasons import Outcome, Reason
+from protocol.reasons import Outcome, Reason, UnlockMechanism
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class Report:
     card_number: str | None = None
     reason: Reason | None = None
     outcome: Outcome | None = None
-    mechanism: str | None = None
+    mechanism: UnlockMechanism | None = None
     tries_left: int | None = None
     #: Seconds since the card went in (monotonic), for steps of a session.
     duration: float | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kiosk.flow.model import CardFacts, LoginInfo
-from protocol.reasons import Outcome, Reason
+from protocol.reasons import Outcome, Reason, UnlockMechanism
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ class UnlockFinished:
     """The card was unblocked and every new PIN verified; ``mechanism`` says how."""
 
     session_id: int
-    mechanism: str | None = None
+    mechanism: UnlockMechanism | None = None
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ class UnlockFailed:
     reason: Reason
     tries_left: int | None = None
     outcome: Outcome = Outcome.NOT_UNLOCKED
-    mechanism: str | None = None
+    mechanism: UnlockMechanism | None = None
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ from kiosk.flow.states import (
 )
 from kiosk.pin_policy import check_new_pin
 from protocol.card_rules import PUK_SAFETY_MARGIN, is_puk_format
-from protocol.reasons import Outcome, Reason, login_failure_reason
+from protocol.cardservice_values import HintCode, LoginStatusValue
+from protocol.reasons import Outcome, Reason, UnlockMechanism, login_failure_reason
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def _fail(
     reason: Reason,
     tries: int | None = None,
     outcome: Outcome = Outcome.NOT_UNLOCKED,
-    mechanism: str | None = None,
+    mechanism: UnlockMechanism | None = None,
 ) -> Result:
     return Failed(session, reason, tries, outcome), (
         *_cancel_login(state),
@@ -228,17 +229,17 @@ def _on_session_event(
         case CardSummary() | PukEntry() | LoginQr() | NewPin(), ev.Cancel():
             return _fail(state, session, now, Reason.CANCELLED)
         case StartingLogin(), ev.LoginStarted(login=login):
-            return LoginQr(session, login, "outstandingTransaction", login.expires_at), (
+            return LoginQr(session, login, HintCode.OUTSTANDING_TRANSACTION, login.expires_at), (
                 fx.PollLogin(session.session_id, login.order_ref, login.poll_interval),
                 _report(fx.ReportKind.LOGIN_STARTED, session, now),
             )
         case StartingLogin() | LoginQr() | Unlocking(), ev.ServiceRefused(reason=reason):
             return _fail(state, session, now, reason)
-        case LoginQr(login=login), ev.LoginUpdate(status="pending", hint=hint):
+        case LoginQr(login=login), ev.LoginUpdate(status=LoginStatusValue.PENDING, hint=hint):
             return replace(state, hint=hint), (
                 fx.PollLogin(session.session_id, login.order_ref, login.poll_interval),
             )
-        case LoginQr(login=login), ev.LoginUpdate(status="complete"):
+        case LoginQr(login=login), ev.LoginUpdate(status=LoginStatusValue.COMPLETE):
             return _choose_pins(session, now, config, order_ref=login.order_ref), (
                 _report(fx.ReportKind.LOGIN_COMPLETE, session, now),
             )
@@ -246,7 +247,9 @@ def _on_session_event(
             return _fail(state, session, now, login_failure_reason(hint))
         case PukEntry(), ev.PinEntered(value=puk):
             if not is_puk_format(puk):
-                return replace(state, error="puk-format", deadline=now + config.timeouts.pin), ()
+                return replace(
+                    state, error=Reason.PUK_FORMAT, deadline=now + config.timeouts.pin
+                ), ()
             return _choose_pins(session, now, config, puk=puk), ()
         case NewPin(), ev.PinEntered(value=value):
             return _on_new_pin(state, session, value, now, config)

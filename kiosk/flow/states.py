@@ -69,7 +69,7 @@ class PukEntry:
 
     session: Session
     deadline: float
-    error: str | None = None
+    error: Reason | None = None
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,16 @@ from kiosk.ui.keypad import Keypad
 from kiosk.ui.qr_widget import QrWidget
 from protocol.card_rules import PIN_MAX_LENGTH, PUK_LENGTH
 from protocol.login_qr import QrAnimation
+from protocol.reasons import Outcome
 
 Send = Callable[[ev.Event], None]
+
+#: The failure screen's title says what is known of the card, not only that it failed.
+FAILED_TITLES = {
+    Outcome.NOT_UNLOCKED: "failed.title",
+    Outcome.UNKNOWN: "failed.title_unknown",
+    Outcome.UNLOCKED: "failed.title_partly",
+}
 
 
 def label(
@@ -234,7 +242,7 @@ def build(state: State, lang: str, send: Send, *, scrambled: bool = False) -> Wi
             return _keypad_page(
                 text(lang, "puk.title"),
                 text(lang, "puk.body"),
-                text(lang, f"puk.error.{error}") if error else None,
+                text(lang, f"reason.{error}") if error else None,
                 send,
                 lang,
                 scrambled,
@@ -254,7 +262,7 @@ def build(state: State, lang: str, send: Send, *, scrambled: bool = False) -> Wi
             return _message(lang, "unlocking.title", text(lang, "unlocking.body"))
         case Done():
             return _message(lang, "done.title", text(lang, "done.body"))
-        case Failed(reason=reason, tries_left=tries):
+        case Failed(reason=reason, tries_left=tries, outcome=outcome):
             body = f"{_reason(lang, reason, tries)}\n\n{text(lang, 'common.remove_card')}"
-            return _message(lang, "failed.title", body)
+            return _message(lang, FAILED_TITLES[outcome], body)
     return AnchorLayout()

@@ -11,7 +11,7 @@ from hw.profiles import open_session
 from hw.siths.session import SithsSession
 from protocol.credential import UnlockKey
 from protocol.login_qr import QrAnimation
-from protocol.reasons import Outcome, outcome_text
+from protocol.reasons import Outcome, Reason, outcome_text
 from sim.siths_pki import SithsHolder
 from sim.vcard.siths_card import IDENTIFICATION_PIN_LABEL, SIGNATURE_PIN_LABEL
 from tests.harness.cardservice import KIOSK_LOCATION
@@ -92,7 +92,7 @@ def test_failed_attempt_is_mailed_too(cardservice, make_siths_slot, standard_sit
     client = cardservice.client()
     order_ref = login_and_approve(cardservice, client, holder)
     credential = client.request_unlock(order_ref, holder.card_number, "identification", UnlockKey())
-    client.report_outcome(credential.unlock_id, "card-removed", "card pulled during unblock")
+    client.report_outcome(credential.unlock_id, Outcome.UNKNOWN, Reason.CARD_REMOVED)
     text = cardservice.smtp.wait_for(1)[0].get_body().get_content()
     # Pulled mid-unblock: the holder is told it is not known yet, not that it failed.
     assert outcome_text("sv", Outcome.UNKNOWN) in text

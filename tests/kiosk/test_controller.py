@@ -93,7 +93,7 @@ class FakeService:
     def request_unlock(self, *args: object, **kwargs: object) -> object:
         raise AssertionError("the fake card does not ask for a credential")
 
-    def report_outcome(self, unlock_id: str, result: str, detail: str | None = None) -> None:
+    def report_outcome(self, unlock_id: str, result: object, reason: object = None) -> None:
         pass
 
 

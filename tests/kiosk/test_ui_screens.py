@@ -27,7 +27,7 @@ def test_every_screen_fits(xvfb, tmp_path, size, language):
         [
             sys.executable,
             "-m",
-            "kiosk.ui.gallery",
+            "sim.gallery",
             str(tmp_path),
             "--size",
             size,
@@ -42,5 +42,5 @@ def test_every_screen_fits(xvfb, tmp_path, size, language):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     shots = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert len(shots) == 12
+    assert len(shots) == 14
     assert all(p.stat().st_size > 2000 for p in tmp_path.glob("*.png"))  # not blank

@@ -114,3 +114,33 @@ def test_a_service_refusal_is_a_problem_document_from_the_shared_table():
         "code": "not-card-owner",
     }
     assert api.from_wire(api.Problem, document).code is ProblemCode.NOT_CARD_OWNER
+
+
+@pytest.mark.parametrize(
+    ("model", "body", "member"),
+    [
+        (
+            api.UnlockRequest,
+            {
+                "orderRef": "o",
+                "cardNumber": "9752269885719985027",
+                "pinRole": "identification",
+                "kioskPublicKey": "AAAA",
+                "challenge": None,
+            },
+            "challenge",
+        ),
+        (api.OutcomeRequest, {"result": "unlocked", "detail": None}, "detail"),
+        (api.OutcomeRequest, {"result": "unknown", "reason": None}, "reason"),
+    ],
+)
+def test_a_request_may_leave_an_optional_member_out_but_not_send_null(model, body, member):
+    with pytest.raises(ValidationError, match=f"{member} must be left out, not null"):
+        model.model_validate(body)
+
+
+def test_an_outcome_is_one_of_three_and_its_reason_a_code():
+    assert api.OutcomeRequest(result="unknown", reason="card-removed").result == "unknown"
+    for bad in ({"result": "failed"}, {"result": "unlocked", "reason": "Card removed!"}):
+        with pytest.raises(ValidationError):
+            api.OutcomeRequest.model_validate(bad)

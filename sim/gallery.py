@@ -1,8 +1,8 @@
 """Render every screen from example states into PNG files (docs/screenshots).
 
-Run under a display (or Xvfb): ``python -m kiosk.ui.gallery OUTDIR --size 800x480 --lang sv``.
-The states come from the pure flow's types with made-up data; no card or
-network is needed.
+Run under a display (or Xvfb): ``python -m sim.gallery OUTDIR --size 800x480 --lang sv``.
+The states come from the pure flow's types with made-up test data; no card or
+network is needed. A developer tool: it lives in :mod:`sim`, not in the appliance.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ def example_states() -> list[tuple[str, object]]:
         Unlocking,
     )
     from kiosk.pin_policy import PinRejection
+    from protocol.cardservice_values import HintCode
+    from protocol.reasons import Outcome, Reason
 
     card = CardFacts(
         profile="siths",
@@ -58,11 +60,11 @@ def example_states() -> list[tuple[str, object]]:
     far = time.monotonic() + 1000
     return [
         ("01-idle", Idle()),
-        ("02-out-of-service", OutOfService(("card-service-down",))),
+        ("02-out-of-service", OutOfService((Reason.CARD_SERVICE_DOWN,))),
         ("03-reading-card", ReadingCard(session, far)),
         ("04-card-summary", CardSummary(session, None, far)),
-        ("05-card-needs-administrator", CardSummary(session, "puk-margin", far)),
-        ("06-login-qr", LoginQr(session, login, "userSign", login.expires_at)),
+        ("05-card-needs-administrator", CardSummary(session, Reason.PUK_MARGIN, far)),
+        ("06-login-qr", LoginQr(session, login, HintCode.USER_SIGN, login.expires_at)),
         ("07-new-pin", NewPin(session, ("Identification PIN",), far, order_ref="o")),
         (
             "08-new-pin-refused",
@@ -73,7 +75,12 @@ def example_states() -> list[tuple[str, object]]:
         ("09-puk-entry", PukEntry(session, far)),
         ("10-unlocking", Unlocking(session, far)),
         ("11-done", Done(session)),
-        ("12-failed", Failed(session, "wrong-puk", 7)),
+        ("12-failed", Failed(session, Reason.WRONG_PUK, 7)),
+        (
+            "13-failed-outcome-unknown",
+            Failed(session, Reason.CARD_REMOVED, None, Outcome.UNKNOWN),
+        ),
+        ("14-partly-unlocked", Failed(session, Reason.PARTLY_UNLOCKED, None, Outcome.UNLOCKED)),
     ]
 
 
@@ -105,7 +112,7 @@ def save_screenshot(path: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """Render the gallery and exit."""
-    parser = argparse.ArgumentParser(prog="kiosk-ui-gallery")
+    parser = argparse.ArgumentParser(prog="python -m sim.gallery")
     parser.add_argument("outdir", type=Path)
     parser.add_argument("--size", default="800x480")
     parser.add_argument("--lang", default="sv", choices=("sv", "en"))
