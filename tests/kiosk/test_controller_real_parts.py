@@ -124,3 +124,32 @@ def test_out_of_service_while_the_card_service_is_in_maintenance(kiosk, cardserv
     cardservice.store.set_setting("maintenance", "off")
     kiosk._check_health()
     kiosk.wait_for(is_(Idle), 20)
+
+
+ADMIN_KEY = bytes.fromhex("00112233445566778899aabbccddeeff")
+SECOND_PIN = "59302684"
+
+
+def test_admin_key_card_with_both_pins_blocked_is_reported_partly_unlocked(
+    kiosk, cardservice, make_siths_slot
+):
+    # The reference service gives one credential per login, so only the first PIN can be
+    # unlocked in this visit: the kiosk must say so, not that nothing changed.
+    cardservice.register(kiosk.holder, mechanism="admin-key", secret=ADMIN_KEY)
+    slot = make_siths_slot(identification_tries_left=0, signature_tries_left=0, admin_key=ADMIN_KEY)
+    kiosk.wait_for(is_(CardSummary), 20)
+    kiosk.dispatch(ev.StartMobileLogin())
+    scan_qr(cardservice, kiosk, kiosk.holder.personal_identity_number)
+    kiosk.wait_for(is_(NewPin), 20)
+    for pin in (NEW_PIN, NEW_PIN, SECOND_PIN, SECOND_PIN):
+        kiosk.dispatch(ev.PinEntered(pin))
+    failed = kiosk.wait_for(is_(Failed), 30)
+    assert (failed.reason, failed.outcome) == ("partly-unlocked", "unlocked")
+    card = slot.card.state
+    assert not card.identification_pin.blocked and card.signature_pin.blocked
+    (report,) = [r.step for r in kiosk.reports if r.kind == "unlock-failed"]
+    assert (report.outcome, report.mechanism) == ("unlocked", "admin-key")
+    events = [row["event"] for row in cardservice.store.audit_log()]
+    assert "outcome-unlocked" in events and not any(e.startswith("outcome-not") for e in events)
+    mail = cardservice.smtp.wait_for(1)[0].get_body().get_content()
+    assert "the SITHS card was unlocked" in mail
