@@ -7,19 +7,24 @@ import getpass
 import json
 import logging
 import signal
+import sqlite3
+import ssl
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import requests
+from pydantic import TypeAdapter, ValidationError
 
 from cardservice.http_server import CardServiceServer, server_tls_context
-from cardservice.mailer import Mailer
+from cardservice.mailer import MAIL_RETRY_INTERVAL, Mailer
 from cardservice.service import CardService, ServiceConfig
 from cardservice.store import Card, Store
-from cardservice.vault import Vault
-from protocol.card_rules import is_puk_format
+from cardservice.vault import Vault, VaultError
+from protocol.admin_key import ADMIN_KEY_LENGTH
+from protocol.card_rules import PUK_LENGTH, is_puk_format
+from protocol.cardservice_api import CardNumber, PersonalIdentityNumber
 
 DB_NAME = "cardservice.sqlite3"
 KEY_NAME = "master.key"
@@ -29,6 +34,19 @@ def open_state(state_dir: Path) -> tuple[Store, Vault]:
     """The database and the vault in a state directory (created on first use)."""
     state_dir.mkdir(parents=True, exist_ok=True)
     return Store(state_dir / DB_NAME), Vault.from_file(state_dir / KEY_NAME)
+
+
+def _wire_value(kind: object, what: str) -> Callable[[str], str]:
+    """An argparse type that checks a value as the API does (one pattern, in protocol)."""
+    adapter = TypeAdapter(kind)
+
+    def check(value: str) -> str:
+        try:
+            return str(adapter.validate_python(value))
+        except ValidationError:
+            raise argparse.ArgumentTypeError(f"not a valid {what}: {value!r}") from None
+
+    return check
 
 
 def _smtp(value: str) -> tuple[str, int]:
@@ -47,7 +65,11 @@ def _serve(args: argparse.Namespace) -> int:
     )
     config = ServiceConfig(login_ttl=args.login_ttl)
     service = CardService(store, vault, mailer, config)
-    tls = server_tls_context(args.cert, args.key, args.client_ca)
+    try:
+        tls = server_tls_context(args.cert, args.key, args.client_ca)
+    except (OSError, ssl.SSLError) as error:
+        files = f"--cert {args.cert}, --key {args.key}, --client-ca {args.client_ca}"
+        raise OSError(f"cannot load the TLS files ({files}): {error}") from None
     server = CardServiceServer(service, tls, args.host, args.port).start()
     print(f"card service listening on https://{args.host}:{server.port}", flush=True)
     print(f"simulated phone page: https://{args.host}:{server.port}/phone", flush=True)
@@ -68,7 +90,7 @@ def _add_card(args: argparse.Namespace) -> int:
     secret_text = getpass.getpass(prompt) if sys.stdin.isatty() else sys.stdin.readline().strip()
     if args.mechanism == "puk":
         if not is_puk_format(secret_text):
-            print("kiosk-cardservice: the PUK must be 8 digits", file=sys.stderr)
+            print(f"kiosk-cardservice: the PUK must be {PUK_LENGTH} digits", file=sys.stderr)
             return 2
         secret = secret_text.encode()
     else:
@@ -76,9 +98,11 @@ def _add_card(args: argparse.Namespace) -> int:
             secret = bytes.fromhex(secret_text)
         except ValueError:
             secret = b""
-        if len(secret) != 16:
+        if len(secret) != ADMIN_KEY_LENGTH:
+            digits = 2 * ADMIN_KEY_LENGTH
             print(
-                "kiosk-cardservice: the administration key must be 32 hex digits", file=sys.stderr
+                f"kiosk-cardservice: the administration key must be {digits} hex digits",
+                file=sys.stderr,
             )
             return 2
     store.add_card(
@@ -112,7 +136,7 @@ def _phone(args: argparse.Namespace) -> int:
         order_ref = scan.json()["orderRef"]
         verb = "decline" if args.decline else "approve"
         decision = session.post(f"{args.url}/v1/phone/{order_ref}/{verb}", json=person, timeout=10)
-    except (requests.RequestException, ValueError, KeyError) as error:
+    except (requests.RequestException, OSError, ValueError, KeyError) as error:
         print(f"phone: the card service did not answer properly: {error}", file=sys.stderr)
         return 3
     if decision.status_code != 200:
@@ -140,8 +164,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--client-ca", type=Path, required=True, help="kiosk device CA (PEM)")
     serve.add_argument("--smtp", type=_smtp, help="SMTP server HOST:PORT for holder e-mail")
     serve.add_argument("--sender", default="SITHS-kiosk <no-reply@siths-kiosk.example>")
-    serve.add_argument("--login-ttl", type=float, default=180.0, help="seconds a login may take")
-    serve.add_argument("--mail-retry", type=float, default=30.0, help="seconds between retries")
+    serve.add_argument(
+        "--login-ttl",
+        type=float,
+        default=ServiceConfig.login_ttl,
+        help="seconds a login may take (default %(default)s)",
+    )
+    serve.add_argument(
+        "--mail-retry",
+        type=float,
+        default=MAIL_RETRY_INTERVAL,
+        help="seconds between e-mail retries (default %(default)s)",
+    )
 
     kiosk = with_state(commands.add_parser("add-kiosk", help="register a kiosk"))
     kiosk.add_argument("kiosk_id", help="the common name in the kiosk's device certificate")
@@ -150,10 +184,16 @@ def build_parser() -> argparse.ArgumentParser:
     card = with_state(
         commands.add_parser("add-card", help="register a card (secret read from stdin)")
     )
-    card.add_argument("--card-number", required=True)
+    card.add_argument(
+        "--card-number", required=True, type=_wire_value(CardNumber, "card number (6-20 digits)")
+    )
     card.add_argument("--name", required=True, help="holder's name")
     card.add_argument("--hsa-id", required=True)
-    card.add_argument("--personal-identity-number", required=True)
+    card.add_argument(
+        "--personal-identity-number",
+        required=True,
+        type=_wire_value(PersonalIdentityNumber, "personal identity number (12 digits)"),
+    )
     card.add_argument("--email", required=True)
     card.add_argument("--product-code", default="SITHS-EID-CARD-3")
     card.add_argument("--mechanism", choices=("puk", "admin-key"), default="puk")
@@ -182,6 +222,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    try:
+        return _run(args)
+    except (OSError, sqlite3.Error, ssl.SSLError, VaultError) as error:
+        # A missing certificate, an unwritable state folder, a broken database: say which.
+        print(f"kiosk-cardservice {args.command}: {error}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         return _serve(args)
     if args.command == "add-card":

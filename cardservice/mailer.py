@@ -22,6 +22,8 @@ from protocol.reasons import Outcome, outcome_text
 log = logging.getLogger(__name__)
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
+#: Seconds between attempts to hand the outbox to the SMTP server.
+MAIL_RETRY_INTERVAL = 30.0
 
 
 def compose_unlock_notice(
@@ -62,7 +64,7 @@ class Mailer:
         sender: str,
         *,
         timeout: float = 10.0,
-        retry_interval: float = 30.0,
+        retry_interval: float = MAIL_RETRY_INTERVAL,
     ) -> None:
         self.store = store
         self.host = host

@@ -111,6 +111,12 @@ def _timed_out(error: requests.exceptions.ConnectionError) -> bool:
     return isinstance(reason, TimeoutError | ReadTimeoutError | ConnectTimeoutError)
 
 
+#: Seconds to wait for a connection (a little over a multiple of 3 s, TCP's retransmit).
+CONNECT_TIMEOUT = 3.05
+#: Seconds to wait for an answer.
+READ_TIMEOUT = 10.0
+
+
 class CardServiceClient:
     """One kiosk's connection to the card service."""
 
@@ -121,8 +127,8 @@ class CardServiceClient:
         kiosk_id: str,
         client_cert: tuple[Path, Path] | None,
         ca_file: Path,
-        connect_timeout: float = 3.05,
-        read_timeout: float = 10.0,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
         retries: int = 2,
         backoff: float = 0.3,
     ) -> None:

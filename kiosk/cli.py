@@ -196,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         if args.command in DEVELOPER_COMMANDS:
-            return _developer_command(args.command, extra)
+            return _developer_command(args.command, ["-v"] * args.verbose + extra)
         if args.command == "card" and args.card_command == "status":
             return _print_status(args.json, args.trust)
         if args.command == "card" and args.card_command == "unblock":

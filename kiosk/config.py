@@ -16,11 +16,13 @@ import dataclasses
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
 
 import tomli_w
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic.fields import FieldInfo
 
+from kiosk.cardservice_client import CONNECT_TIMEOUT, READ_TIMEOUT
 from kiosk.flow.machine import Timeouts
 from protocol.card_rules import PUK_SAFETY_MARGIN
 
@@ -64,7 +66,11 @@ def _absolute(path: Path) -> Path:
 
 
 def _without_trailing_slash(url: str) -> str:
-    """The client appends ``/v1/...``; a trailing slash would double it."""
+    """The client appends ``/v1/...``; a trailing slash would double it. The port must exist."""
+    try:
+        urlsplit(url).port  # noqa: B018  (raises on a port above 65535 or not a number)
+    except ValueError:
+        raise ValueError("port out of range") from None
     return url.rstrip("/")
 
 
@@ -88,9 +94,16 @@ class KioskTable(_Table):
     """``[kiosk]``: who this kiosk is and how its screen behaves."""
 
     id: str = _rule(
-        ..., f"1 to {KIOSK_ID_MAX_LENGTH} characters", min_length=1, max_length=KIOSK_ID_MAX_LENGTH
+        ...,
+        f"1 to {KIOSK_ID_MAX_LENGTH} letters, digits, '.', '_' or '-'",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        min_length=1,
+        max_length=KIOSK_ID_MAX_LENGTH,
     )
-    location: str = _rule(..., "text")
+    #: Goes into the holder's e-mail: one line of plain text.
+    location: str = _rule(
+        ..., "one line of text, at most 200 characters", pattern=r"^[^\n\r]*$", max_length=200
+    )
     language: Language = _rule("sv", " or ".join(f'"{code}"' for code in get_args(Language)))
     fullscreen: bool = _rule(True, "true or false")
     scramble_keypad: bool = _rule(False, "true or false")
@@ -107,8 +120,8 @@ class CardServiceConfig(_Table):
     ca_file: AbsolutePath = _rule(..., "an absolute path")
     client_cert: AbsolutePath = _rule(..., "an absolute path")
     client_key: AbsolutePath = _rule(..., "an absolute path")
-    connect_timeout: float = _between(3.05, 0.1, 60)
-    read_timeout: float = _between(10.0, 0.1, 120)
+    connect_timeout: float = _between(CONNECT_TIMEOUT, 0.1, 60)
+    read_timeout: float = _between(READ_TIMEOUT, 0.1, 120)
 
 
 class CardsTable(_Table):

@@ -249,7 +249,7 @@ class Controller:
             start = self.service.start_login(card_number)
         except CardServiceError as error:
             return ev.ServiceRefused(sid, service_reason(error))
-        remaining = (start.expires_at - dt.datetime.now(dt.UTC)).total_seconds()
+        remaining = (start.expires_at - self.wall_clock()).total_seconds()
         return ev.LoginStarted(
             sid,
             LoginInfo(

@@ -1,8 +1,9 @@
-"""The contracts shared by the kiosk, the card service and the fleet. Imports nothing of ours.
+"""The contracts shared by the kiosk, the card service and the fleet; imports nothing of ours.
 
-The login QR format (:mod:`protocol.login_qr`), the credential envelope on RFC 9180 HPKE
-(:mod:`protocol.credential`), the admin-key cryptogram (:mod:`protocol.admin_key`), the
-card service API models (:mod:`protocol.cardservice_api`), their closed value sets
-(:mod:`protocol.cardservice_values`) and problem codes (:mod:`protocol.problems`), and
-RFC 3339 times on the wire (:mod:`protocol.times`).
+The login QR format (:mod:`protocol.login_qr`), the credential envelope
+(:mod:`protocol.credential`), the admin-key cryptogram (:mod:`protocol.admin_key`),
+reason and outcome codes with their words (:mod:`protocol.reasons`, ``words/``), the
+facts about PINs and PUKs (:mod:`protocol.card_rules`), and the card service API: its
+models (:mod:`protocol.cardservice_api`), value sets (:mod:`protocol.cardservice_values`),
+problem codes (:mod:`protocol.problems`) and times (:mod:`protocol.times`).
 """

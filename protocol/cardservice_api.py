@@ -2,7 +2,7 @@
 
 Why one library: the reference service validates every request and builds every
 answer with these models, the kiosk validates every answer with them, and
-tests/test_openapi_spec.py checks them against the OpenAPI file (each model is the
+tests/protocol/test_openapi_spec.py checks them against the OpenAPI file (each model is the
 schema of the same name), so the file, the service and the client cannot drift.
 
 Conventions: camelCase on the wire (aliases), snake_case in Python. Requests refuse

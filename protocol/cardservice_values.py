@@ -3,7 +3,7 @@
 Why enums: the service writes these values and the kiosk branches on them; a typo
 on either side would be a silent mismatch, while a ``StrEnum`` member is checked
 when the module loads and still compares equal to its wire text. The OpenAPI file
-names each set as a schema of the same name (checked by tests/test_openapi_spec.py).
+names each set as a schema of the same name (checked by tests/protocol/test_openapi_spec.py).
 The problem codes live in :mod:`protocol.problems` with their HTTP status and title.
 """
 

@@ -1,7 +1,8 @@
-"""What a developer, a test or a demo needs and the appliance image does not.
+"""What a developer, a test or a demo needs and the appliance does not.
 
 Virtual cards served to the real pcscd through vpcd (:mod:`sim.vcard`), the test
 SITHS PKI (:mod:`sim.siths_pki`), development TLS certificates (:mod:`sim.dev_pki`),
-and the demo wiring (:mod:`sim.demo`, :mod:`sim.cli`). Nothing outside :mod:`sim` imports
-it but the ``kiosk demo``/``kiosk vcard`` hand-over in :mod:`kiosk.cli`.
+the simulated phone's client (:mod:`sim.phone_client`), the screen gallery
+(:mod:`sim.gallery`) and the demo wiring (:mod:`sim.demo`, :mod:`sim.cli`). Nothing
+outside :mod:`sim` imports it but the developer-command hand-over in :mod:`kiosk.cli`.
 """

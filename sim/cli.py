@@ -1,14 +1,16 @@
 """The developer commands ``kiosk demo``, ``kiosk vcard`` and ``kiosk dev-pki``.
 
-The appliance image does not ship them.
-``kiosk`` hands these subcommands here (the one import of :mod:`sim` outside
-:mod:`sim`, allowed by the import contracts in ``pyproject.toml``); on a unit
-installed without :mod:`sim` they are simply not there.
+``kiosk`` hands these subcommands here: the one import of :mod:`sim` outside
+:mod:`sim`, allowed by the import contracts in ``pyproject.toml``. The one
+distribution still carries :mod:`sim`; an appliance install that leaves it out
+gets "not installed on this unit" from these commands instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from sim.dev_pki import write_dev_pki
 def build_parser() -> argparse.ArgumentParser:
     """``kiosk demo ...``, ``kiosk vcard ...`` and ``kiosk dev-pki ...``."""
     parser = argparse.ArgumentParser(prog="kiosk", description="SITHS card unlock kiosk")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (APDUs)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     vcard = commands.add_parser("vcard", help="serve a virtual card into vpcd")
@@ -42,9 +45,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _verbose_first(argv: Sequence[str]) -> list[str]:
+    """``kiosk demo -v`` and ``kiosk -v demo`` alike: the flag goes before the command."""
+    flags = [a for a in argv if a in ("-v", "--verbose")]
+    return flags[:1] + [a for a in argv if a not in ("-v", "--verbose")]
+
+
 def main(argv: Sequence[str]) -> int:
     """Run ``demo``, ``vcard`` or ``dev-pki`` (``argv`` starts with the subcommand's name)."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_verbose_first(argv))
+    try:
+        return _run(args)
+    except OSError as error:  # a folder that cannot be written, a port in use ...
+        print(f"kiosk {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.verbose:
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "vcard":
         build = (
             vcard_command.piv_card_from_arguments

@@ -45,6 +45,7 @@ from kiosk.flow.states import CardSummary, Done, Failed, LoginQr, NewPin, State
 from kiosk.messages import explain
 from protocol.login_qr import QrAnimation
 from sim.dev_pki import write_dev_pki
+from sim.phone_client import PhoneRefused, SimulatedPhone
 from sim.siths_pki import SithsHolder, SithsTestPki
 from sim.vcard.siths_card import SithsCardState, VirtualSithsCard
 from sim.vcard.vpcd import DEFAULT_PORT, VpcdLink
@@ -134,27 +135,15 @@ class DemoStack:
 
     def phone_approves(self, qr_content: str) -> bool:
         """The simulated Mobilt SITHS phone scans ``qr_content`` and approves as the holder."""
-        session = requests.Session()
-        session.trust_env = False
-        session.verify = str(self.service_ca)
-        person = {"personalIdentityNumber": self.holder.personal_identity_number}
+        phone = SimulatedPhone(
+            self.server.url, self.service_ca, self.holder.personal_identity_number
+        )
         try:
-            scan = session.post(
-                f"{self.server.url}/v1/phone/scan",
-                json={"qrContent": qr_content, **person},
-                timeout=10,
-            )
-            if scan.status_code != 200:
-                _say(f"   phone: scan refused ({scan.json().get('code')})")
-                return False
-            order_ref = scan.json()["orderRef"]
-            approve = session.post(
-                f"{self.server.url}/v1/phone/{order_ref}/approve", json=person, timeout=10
-            )
-        except (requests.RequestException, ValueError, KeyError) as error:
+            phone.log_in(qr_content)
+        except (PhoneRefused, requests.RequestException) as error:
             _say(f"   phone: {error}")
             return False
-        return approve.status_code == 200
+        return True
 
     def card_unlocked(self) -> bool:
         """Whether the virtual card's identification PIN is unblocked and is the demo PIN."""

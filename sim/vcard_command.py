@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from hw.pins import PinPolicyViolation, check_piv_pin, check_piv_puk
-from protocol.card_rules import is_puk_format
+from protocol.card_rules import PUK_LENGTH, is_puk_format
 from sim.siths_pki import SithsHolder, SithsTestPki
 from sim.vcard.card import VirtualCard
 from sim.vcard.piv_card import DEFAULT_PIN, DEFAULT_PUK, PivCardState, VirtualPivCard
@@ -130,7 +130,7 @@ def siths_card_from_arguments(args: argparse.Namespace) -> VirtualSithsCard:
     check_piv_pin(args.identification_pin, what="identification PIN")
     check_piv_pin(args.signature_pin, what="signature PIN")
     if not is_puk_format(args.puk):
-        raise PinPolicyViolation("the PUK must be 8 digits")
+        raise PinPolicyViolation(f"the PUK must be {PUK_LENGTH} digits")
     if not 0 <= args.puk_tries_left <= 10:
         raise PinPolicyViolation("--puk-tries-left must be 0 to 10")
     admin_key = None

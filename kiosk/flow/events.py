@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kiosk.flow.model import CardFacts, LoginInfo
 from protocol.reasons import Outcome, Reason, UnlockMechanism
@@ -80,9 +80,9 @@ class ServiceRefused:
 
 @dataclass(frozen=True)
 class PinEntered:
-    """The keypad's OK with what was typed (a PIN, or the PUK on the PUK path)."""
+    """The keypad's OK with what was typed (a PIN, or the PUK on the PUK path); never in a repr."""
 
-    value: str
+    value: str = field(repr=False)
 
 
 @dataclass(frozen=True)

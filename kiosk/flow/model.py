@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from protocol.reasons import Reason
 
@@ -50,7 +50,7 @@ class LoginInfo:
     order_ref: str
     qr_prefix: str
     qr_start_token: str
-    qr_start_secret: str
+    qr_start_secret: str = field(repr=False)
     expires_at: float  # monotonic seconds
     poll_interval: float
 

@@ -16,6 +16,7 @@ from cardservice.vault import Vault
 from kiosk.cardservice_client import CardServiceClient
 from kiosk.config import render
 from sim.dev_pki import DevPkiFiles
+from sim.phone_client import SimulatedPhone
 from sim.siths_pki import SithsHolder
 from tests.harness.smtp_sink import SmtpSink
 
@@ -113,17 +114,9 @@ class CardServiceHarness:
         )
 
     def phone(self, path: str, body: dict) -> requests.Response:
-        """The simulated phone over HTTPS (no client certificate)."""
-        session = requests.Session()
-        session.trust_env = False
-        return session.post(f"{self.url}{path}", json=body, verify=self.pki.service_ca, timeout=10)
+        """A raw call to the simulated phone's routes (the body names the person)."""
+        return SimulatedPhone(self.url, self.pki.service_ca, "").post(path, body)
 
     def scan_and_approve(self, qr_content: str, person: str) -> str:
-        scan = self.phone(
-            "/v1/phone/scan", {"qrContent": qr_content, "personalIdentityNumber": person}
-        )
-        assert scan.status_code == 200, scan.text
-        order_ref = scan.json()["orderRef"]
-        approve = self.phone(f"/v1/phone/{order_ref}/approve", {"personalIdentityNumber": person})
-        assert approve.status_code == 200, approve.text
-        return order_ref
+        """The holder's phone scans the QR and approves; the login's order reference."""
+        return SimulatedPhone(self.url, self.pki.service_ca, person).log_in(qr_content)

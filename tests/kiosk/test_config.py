@@ -94,6 +94,8 @@ def test_a_loaded_configuration_cannot_be_changed():
 ANCHORS = 'trust_anchors = ["/etc/siths-kiosk/siths-root.pem"]'
 URL = 'url = "https://cardservice.example:8443/"'
 LOCATION = 'location = "Entré A, Testsjukhuset"'
+ID_MESSAGE = "kiosk.id: must be 1 to 64 letters, digits, '.', '_' or '-'"
+LOCATION_MESSAGE = "kiosk.location: must be one line of text, at most 200 characters"
 NOT_ANCHORS = "cards.trust_anchors: must be a list of absolute paths to PEM files"
 NOT_READ = "card_service.read_timeout: must be a number between 0.1 and 120"
 NOT_CONNECT = "card_service.connect_timeout: must be a number between 0.1 and 60"
@@ -111,16 +113,23 @@ NOT_PIN = "timeouts.pin: must be a number between 1 and 3600"
         ((ANCHORS, ""), "cards.trust_anchors: missing"),
         (("[cards]", "[cardz]"), "cards: missing table [cards]"),
         # [kiosk]
-        (('id = "kiosk-entre-a"', 'id = ""'), 'kiosk.id: must be 1 to 64 characters (got "")'),
+        (('id = "kiosk-entre-a"', 'id = ""'), ID_MESSAGE + ' (got "")'),
+        (('id = "kiosk-entre-a"', 'id = "kiosk a"'), ID_MESSAGE + ' (got "kiosk a")'),
+        (('id = "kiosk-entre-a"', 'id = "kiosk\\na"'), ID_MESSAGE + ' (got "kiosk\\na")'),
+        ((LOCATION, 'location = "A\\nB"'), LOCATION_MESSAGE + ' (got "A\\nB")'),
+        (
+            (URL, 'url = "https://cardservice.example:99999/"'),
+            "card_service.url: must be an https:// address",
+        ),
         (
             ('id = "kiosk-entre-a"', f'id = "{"k" * 65}"'),
-            f'kiosk.id: must be 1 to 64 characters (got "{"k" * 36}...)',
+            ID_MESSAGE + f' (got "{"k" * 36}...)',
         ),
-        (('id = "kiosk-entre-a"', "id = 7"), "kiosk.id: must be 1 to 64 characters (got 7)"),
+        (('id = "kiosk-entre-a"', "id = 7"), ID_MESSAGE + " (got 7)"),
         (('language = "sv"', 'language = "fi"'), 'kiosk.language: must be "sv" or "en" (got "fi")'),
         (('language = "sv"', 'language = "SV"'), 'kiosk.language: must be "sv" or "en" (got "SV")'),
-        ((LOCATION, "location = 5"), "kiosk.location: must be text (got 5)"),
-        ((LOCATION, 'location = ["A"]'), "kiosk.location: must be text (got a list)"),
+        ((LOCATION, "location = 5"), LOCATION_MESSAGE + " (got 5)"),
+        ((LOCATION, 'location = ["A"]'), LOCATION_MESSAGE + " (got a list)"),
         (
             ('language = "sv"', 'fullscreen = "yes"'),
             'kiosk.fullscreen: must be true or false (got "yes")',
@@ -289,16 +298,16 @@ absolute_paths = st.text(max_size=30).map(lambda name: Path("/" + name))
 
 
 @given(
-    kiosk_id=st.text(min_size=1, max_size=64),
-    location=st.text(),
+    kiosk_id=st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z"),
+    location=st.text(alphabet=st.characters(exclude_characters="\r\n"), max_size=200),
     ca_file=absolute_paths,
     client_cert=absolute_paths,
     trust_anchors=st.lists(absolute_paths, min_size=1, max_size=3),
     fullscreen=st.booleans(),
 )
 @example(
-    kiosk_id='kiosk "A" \\ 1',
-    location='Entré Å, "huvudentrén"\nplan 2 \\ hiss C',
+    kiosk_id="kiosk-A_1.x",
+    location='Entré Å, "huvudentrén", plan 2 \\ hiss C',
     ca_file=Path('/etc/siths kiosk/"ca".pem'),
     client_cert=Path("/var/lib/kiosk\\device.pem"),
     trust_anchors=[Path("/etc/Åsa/root.pem"), Path("/etc/ny\nrad.pem")],
@@ -329,7 +338,7 @@ def test_what_render_writes_parse_reads_back(
 
 
 def test_render_refuses_what_parse_would_refuse():
-    with pytest.raises(ConfigError, match=r"^kiosk\.id: must be 1 to 64 characters"):
+    with pytest.raises(ConfigError, match=r"^kiosk\.id: must be 1 to 64 letters"):
         render(
             kiosk_id="",
             location="x",

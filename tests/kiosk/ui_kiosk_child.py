@@ -1,6 +1,7 @@
 """The kiosk app in a real window, driven line by line over stdin/stdout by a UI test.
 
-Run by tests/test_ui_unlock.py under Xvfb: ``python -m tests.kiosk.ui_kiosk_child CONFIG SHOTS``.
+Run by tests/kiosk/test_ui_unlock.py under Xvfb:
+``python -m tests.kiosk.ui_kiosk_child CONFIG SHOTS``.
 Commands (one a line): ``wait STATE``, ``tap NAME``, ``type DIGITS``, ``qr``,
 ``shot LABEL``, ``quit``. Each answers one line: ``ok ...`` or ``error ...``.
 """
