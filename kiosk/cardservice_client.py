@@ -36,7 +36,7 @@ from kiosk.cardservice_errors import (
     problem_error,
 )
 from protocol import cardservice_api as api
-from protocol.cardservice_values import HealthStatus, HintCode, LoginStatusValue, Mechanism
+from protocol.cardservice_values import HealthStatus, HintCode, LoginStatusValue, Mechanism, PinRole
 from protocol.credential import EnvelopeBinding, EnvelopeError, UnlockKey
 from protocol.reasons import Outcome, Reason
 
@@ -255,7 +255,7 @@ class CardServiceClient:
         self,
         order_ref: str,
         card_number: str,
-        pin_role: str,
+        pin_role: PinRole | str,
         key: UnlockKey,
         challenge: bytes | None = None,
     ) -> UnlockCredential:

@@ -15,6 +15,7 @@ from kiosk.cardservice_client import LoginStart, LoginStatus, UnlockCredential
 from kiosk.flow import effects as fx
 from kiosk.flow import events as ev
 from kiosk.session_report import SessionReport
+from protocol.cardservice_values import PinRole
 from protocol.credential import UnlockKey
 from protocol.reasons import Outcome, Reason
 
@@ -42,7 +43,7 @@ class CardService(Protocol):
         self,
         order_ref: str,
         card_number: str,
-        pin_role: str,
+        pin_role: PinRole,
         key: UnlockKey,
         challenge: bytes | None = None,
     ) -> UnlockCredential:
