@@ -1,16 +1,22 @@
 """The kiosk appliance wired together for ``kiosk run``.
 
 Configuration -> card service client, trust anchors, controller, reader
-watcher, and the Kivy window.
+watcher, telemetry (when ``[telemetry]`` is configured), and the Kivy window
+(or none: ``kiosk run --headless``, for the fleet demo and the tests).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from urllib.parse import urlsplit
 
+from hw.board import detect_board
 from hw.reader_watcher import ReaderWatcher
 from hw.siths.trust import TrustStore
 from kiosk.card_actions import PcscCardAccess
@@ -20,7 +26,10 @@ from kiosk.controller import Controller
 from kiosk.device_identity import identity_problem
 from kiosk.event_sink import BackgroundSink, Deliver
 from kiosk.flow.machine import FlowConfig
+from kiosk.outbox import OutboxError
 from kiosk.session_report import SessionReport
+from kiosk.telemetry.link import LinkSettings
+from kiosk.telemetry.service import Telemetry, TelemetrySettings
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +40,47 @@ def flow_config(config: KioskConfig) -> FlowConfig:
 
 
 def log_report(report: SessionReport) -> None:
-    """Default event sink until telemetry exists: the journal (never a PIN: reports have none)."""
+    """Every report also goes to the journal (never a PIN: reports have none)."""
     log.info("session event: %s", json.dumps(report.to_json(), ensure_ascii=False))
+
+
+def telemetry_settings(config: KioskConfig) -> TelemetrySettings | None:
+    """What telemetry needs, from ``[telemetry]`` and the device certificate; None if absent."""
+    table = config.telemetry
+    if table is None:
+        return None
+    host, port = table.host_and_port
+    try:
+        key = table.card_hash_key_file.read_bytes()
+    except OSError as error:
+        log.error("telemetry: the card-hash key cannot be read (%s); telemetry is off", error)
+        return None
+    try:
+        software = version("siths-kiosk")
+    except PackageNotFoundError:
+        software = None
+    return TelemetrySettings(
+        link=LinkSettings(
+            kiosk_id=config.kiosk_id,
+            host=host,
+            port=port,
+            ca_file=table.ca_file,
+            client_cert=config.card_service.client_cert,
+            client_key=config.card_service.client_key,
+            will_delay=table.will_delay,
+        ),
+        outbox=table.outbox,
+        card_hash_key=key,
+        location=config.location,
+        site=table.site or None,
+        health_interval=table.health_interval,
+        software=software,
+        config={
+            "language": config.language,
+            "pukMargin": config.puk_margin,
+            "cardService": urlsplit(config.card_service.url).netloc,
+        },
+    )
 
 
 class ProvisioningCheck:
@@ -67,6 +115,7 @@ class Appliance:
     controller: Controller
     watcher: ReaderWatcher
     sink: BackgroundSink
+    telemetry: Telemetry | None = None
 
     @classmethod
     def build(cls, config: KioskConfig, *, deliver: Deliver = log_report) -> Appliance:
@@ -85,7 +134,17 @@ class Appliance:
         except (OSError, ValueError) as error:
             log.error("SITHS trust anchors unusable (%s); the kiosk is out of service", error)
             trust = None
-        sink = BackgroundSink(deliver)
+        deliveries = [deliver]
+
+        def fan_out(report: SessionReport) -> None:
+            """Each report to the log and to telemetry; one failing does not stop the other."""
+            for each in deliveries:
+                try:
+                    each(report)
+                except Exception:
+                    log.exception("a %s report could not be handed on", report.kind)
+
+        sink = BackgroundSink(fan_out)
         controller = Controller(
             card=PcscCardAccess(trust),
             service=client,
@@ -95,21 +154,47 @@ class Appliance:
             provisioned=ProvisioningCheck(config, trust is not None),
         )
         watcher = ReaderWatcher(controller.on_reader_event)
-        return cls(config, client, controller, watcher, sink)
+        telemetry = None
+        settings = telemetry_settings(config)
+        if settings is not None:
+            try:
+                telemetry = Telemetry(
+                    settings,
+                    condition=controller.condition,
+                    set_maintenance=controller.set_maintenance,
+                    board=detect_board(disk=settings.outbox.parent),
+                )
+            except OutboxError as error:
+                log.error("telemetry is off: %s", error)
+            else:
+                deliveries.append(telemetry.deliver)
+        return cls(config, client, controller, watcher, sink, telemetry)
 
     def start(self) -> Appliance:
-        """Start the event sink, the controller, then the reader watcher."""
+        """Start the event sink and telemetry, the controller, then the reader watcher."""
         self.sink.start()
+        if self.telemetry is not None:
+            self.telemetry.start()
         self.controller.start()
         self.watcher.start()
         return self
 
     def stop(self) -> None:
-        """Stop everything; the reports already made are delivered first."""
+        """Stop everything; the reports already made are handed on (and kept) first."""
         self.watcher.stop()
         self.controller.stop()
         self.sink.stop()
+        if self.telemetry is not None:
+            self.telemetry.stop()
         self.client.close()
+
+    def run_headless(self) -> None:
+        """Serve without a screen until SIGTERM or SIGINT (the fleet demo, the tests)."""
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        print(f"kiosk {self.config.kiosk_id} running without a screen", flush=True)
+        stop.wait()
 
     def run_window(
         self, on_started: Callable[[object], None] | None = None, *, closable: bool = False

@@ -118,7 +118,7 @@ def _unblock(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _run_appliance(path: Path) -> int:
+def _run_appliance(path: Path, *, headless: bool = False) -> int:
     from kiosk.appliance import Appliance
     from kiosk.config import ConfigError, load
 
@@ -129,7 +129,10 @@ def _run_appliance(path: Path) -> int:
         return EXIT_USAGE
     appliance = Appliance.build(config).start()
     try:
-        appliance.run_window()
+        if headless:
+            appliance.run_headless()
+        else:
+            appliance.run_window()
     finally:
         appliance.stop()
     return EXIT_OK
@@ -180,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="the kiosk appliance (touchscreen UI)")
     run.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="kiosk.toml path")
+    run.add_argument(
+        "--headless", action="store_true", help="no screen: serve cards and telemetry only"
+    )
     return parser
 
 
@@ -205,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return EXIT_USAGE
             return _unblock(args)
         if args.command == "run":
-            return _run_appliance(args.config)
+            return _run_appliance(args.config, headless=args.headless)
     except (PcscUnavailable, ReaderUnavailable, NoCard) as error:
         print(explain(error), file=sys.stderr)
         return EXIT_NO_SERVICE

@@ -25,8 +25,10 @@ from pydantic.fields import FieldInfo
 from kiosk.cardservice_client import CONNECT_TIMEOUT, READ_TIMEOUT
 from kiosk.flow.machine import Timeouts
 from protocol.card_rules import PUK_SAFETY_MARGIN
+from protocol.telemetry import DEFAULT_WILL_DELAY
 
 DEFAULT_PATH = Path("/etc/siths-kiosk/kiosk.toml")
+DEFAULT_OUTBOX = Path("/var/lib/siths-kiosk/telemetry.sqlite3")
 
 #: RFC 5280's upper bound for a common name: the kiosk id is its device certificate's CN.
 KIOSK_ID_MAX_LENGTH = 64
@@ -135,6 +137,34 @@ class CardsTable(_Table):
     puk_margin: int = _between(PUK_SAFETY_MARGIN, 1, 9, "a whole number")
 
 
+class TelemetryTable(_Table):
+    """``[telemetry]``: the fleet's MQTT broker (docs/telemetry.md); optional.
+
+    Without it the kiosk keeps its session reports in its log only. The device
+    certificate of ``[card_service]`` is the kiosk's identity to the broker too.
+    """
+
+    broker: str = _rule(
+        ...,
+        "an mqtts:// address such as mqtts://broker.example.org:8883",
+        pattern=r"^mqtts://[A-Za-z0-9.-]+(:[0-9]{1,5})?$",
+    )
+    ca_file: AbsolutePath = _rule(..., "an absolute path")
+    card_hash_key_file: AbsolutePath = _rule(..., "an absolute path")
+    outbox: AbsolutePath = _rule(DEFAULT_OUTBOX, "an absolute path")
+    site: str = _rule(
+        "", "one line of text, at most 200 characters", pattern=r"^[^\n\r]*$", max_length=200
+    )
+    health_interval: float = _between(60.0, 5, 3600)
+    will_delay: int = _between(DEFAULT_WILL_DELAY, 0, 600, "a whole number")
+
+    @property
+    def host_and_port(self) -> tuple[str, int]:
+        """The broker's host and port (8883, MQTT over TLS, unless the address says)."""
+        address = urlsplit(self.broker)
+        return address.hostname or "", address.port or 8883
+
+
 # One optional key per field of the flow's Timeouts, with its default: the names and
 # the defaults are written once, in kiosk/flow/machine.py.
 TimeoutsTable = create_model(
@@ -155,6 +185,7 @@ class KioskConfig(_Table):
     card_service: CardServiceConfig
     cards: CardsTable
     timeouts_table: TimeoutsTable = Field(default_factory=TimeoutsTable, alias="timeouts")
+    telemetry: TelemetryTable | None = None
 
     @property
     def kiosk_id(self) -> str:
@@ -208,10 +239,12 @@ class KioskConfig(_Table):
         return all(path.is_file() for path in files)
 
 
-def _table_model(field: FieldInfo) -> type[_Table] | None:
-    """The model of a table-valued key, or ``None`` for a plain value."""
-    kind = field.annotation
-    return kind if isinstance(kind, type) and issubclass(kind, _Table) else None
+def table_model(field: FieldInfo) -> type[_Table] | None:
+    """The model of a table-valued key (an optional table too), or ``None`` for a value."""
+    for kind in (field.annotation, *get_args(field.annotation)):
+        if isinstance(kind, type) and issubclass(kind, _Table):
+            return kind
+    return None
 
 
 def _field_at(keys: list[str]) -> FieldInfo:
@@ -219,7 +252,7 @@ def _field_at(keys: list[str]) -> FieldInfo:
     model: type[_Table] = KioskConfig
     for key in keys:
         field = next(f for name, f in model.model_fields.items() if (f.alias or name) == key)
-        model = _table_model(field) or model
+        model = table_model(field) or model
     return field
 
 
@@ -246,7 +279,7 @@ def _first_problem(error: ValidationError) -> str:
     if detail["type"] == "extra_forbidden":
         return f"{name}: unknown key (misspelt?)"
     field = _field_at(keys)
-    is_table = _table_model(field) is not None
+    is_table = table_model(field) is not None
     if detail["type"] == "missing":
         return f"{name}: missing table [{name}]" if is_table else f"{name}: missing"
     must = "must be a table" if is_table else field.description

@@ -33,6 +33,7 @@ from kiosk.flow.states import Idle, State
 from kiosk.ports import CardAccess, CardService, EventSink
 from kiosk.reasons import service_reason
 from kiosk.session_report import SessionReport
+from kiosk.telemetry.messages import KioskCondition
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,9 @@ class Controller:
         self._readers: set[str] = set()
         self._cards: set[str] = set()
         self._service_up = True  # until the first health check says otherwise
+        self._service_latency_ms: float | None = None
+        self._maintenance = False
+        self._last_health: ev.ServiceHealth | None = None
         self._state_changed = threading.Condition()
 
     # -- inputs ------------------------------------------------------------------------
@@ -96,13 +100,29 @@ class Controller:
             self.dispatch(ev.CardRemoved(event.reader))
         elif event.kind is EventKind.READER_ADDED:
             self._readers.add(event.reader)
+            self._publish(fx.Report(fx.ReportKind.READER_CONNECTED, detail=event.reader))
             self._report_health()
         elif event.kind is EventKind.READER_REMOVED:
             self._readers.discard(event.reader)
+            self._publish(fx.Report(fx.ReportKind.READER_DISCONNECTED, detail=event.reader))
             self._report_health()
         elif event.kind is EventKind.SERVICE_LOST:
             self._readers.clear()
             self._report_health()
+
+    def set_maintenance(self, on: bool) -> None:
+        """Facility IT's maintenance mode: out of service once no session is under way."""
+        self._maintenance = on
+        self._report_health()
+
+    def condition(self) -> KioskCondition:
+        """What the kiosk knows of its surroundings now (for health samples)."""
+        return KioskCondition(
+            reader_present=bool(self._readers),
+            card_service_up=self._service_up,
+            card_service_latency_ms=self._service_latency_ms,
+            maintenance=self._maintenance,
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -150,6 +170,13 @@ class Controller:
             for effect in effects:
                 if isinstance(effect, fx.Report):
                     self._publish(effect)
+            if isinstance(state, Idle) and not isinstance(before, Idle) and self._last_health:
+                # A session just ended: the latest health decides at once, before any
+                # card inserted meanwhile can start a session in maintenance or without service.
+                state, more = transition(state, self._last_health, self.clock(), self.config)
+                for effect in more:
+                    if isinstance(effect, fx.Report):
+                        self._publish(effect)
             with self._state_changed:
                 self.state = state
                 self._state_changed.notify_all()
@@ -176,21 +203,25 @@ class Controller:
 
     def _check_health(self) -> None:
         """Ask the card service (network: only on the health thread), then report."""
+        started = time.monotonic()
         try:
             self._service_up = self.service.health() == "ok"
         except CardServiceError:
             self._service_up = False
+        latency = (time.monotonic() - started) * 1000
+        self._service_latency_ms = round(latency, 1) if self._service_up else None
         self._report_health()
 
     def _report_health(self) -> None:
         """Report health with the last known card-service state (no network: any thread)."""
-        self.dispatch(
-            ev.ServiceHealth(
-                reader_present=bool(self._readers),
-                provisioned=self.provisioned(),
-                card_service_up=self._service_up,
-            )
+        health = ev.ServiceHealth(
+            reader_present=bool(self._readers),
+            provisioned=self.provisioned(),
+            card_service_up=self._service_up,
+            maintenance=self._maintenance,
         )
+        self._last_health = health
+        self.dispatch(health)
 
     # -- effects -------------------------------------------------------------------------
 

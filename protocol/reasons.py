@@ -75,6 +75,7 @@ class Reason(enum.StrEnum):
     NO_READER = "no-reader"
     NOT_PROVISIONED = "not-provisioned"
     CARD_SERVICE_DOWN = "card-service-down"
+    KIOSK_MAINTENANCE = "kiosk-maintenance"
     # What a technician sees at the command line.
     NO_CARD = "no-card"
     READER_PROBLEM = "reader-problem"

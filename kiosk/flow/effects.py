@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
 from protocol.reasons import Outcome, Reason, UnlockMechanism
+from protocol.telemetry import EventKind
 
 
 @dataclass(frozen=True)
@@ -74,18 +74,8 @@ class UnlockWithPuk:
         return f"UnlockWithPuk(session_id={self.session_id}, pins=[{names}])"
 
 
-class ReportKind(enum.StrEnum):
-    """What a session report is about (the event sink's, and later telemetry's, event names)."""
-
-    SESSION_STARTED = "session-started"
-    CARD_READ = "card-read"
-    LOGIN_STARTED = "login-started"
-    LOGIN_COMPLETE = "login-complete"
-    UNLOCK_SUCCEEDED = "unlock-succeeded"
-    UNLOCK_FAILED = "unlock-failed"
-    SESSION_ENDED = "session-ended"
-    OUT_OF_SERVICE = "out-of-service"
-    BACK_IN_SERVICE = "back-in-service"
+#: What a report is about: the steps of a session are telemetry's event kinds.
+ReportKind = EventKind
 
 
 @dataclass(frozen=True)

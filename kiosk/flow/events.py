@@ -121,6 +121,8 @@ class ServiceHealth:
     reader_present: bool
     provisioned: bool
     card_service_up: bool
+    #: Facility IT took the kiosk out of service (a fleet command).
+    maintenance: bool = False
 
 
 Event = (

@@ -123,6 +123,8 @@ def _health_reasons(event: ev.ServiceHealth) -> tuple[Reason, ...]:
         reasons.append(Reason.NOT_PROVISIONED)
     if not event.card_service_up:
         reasons.append(Reason.CARD_SERVICE_DOWN)
+    if event.maintenance:
+        reasons.append(Reason.KIOSK_MAINTENANCE)
     return tuple(reasons)
 
 

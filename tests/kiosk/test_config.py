@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from kiosk.appliance import flow_config
-from kiosk.config import ConfigError, KioskConfig, load, parse, render
+from kiosk.config import ConfigError, KioskConfig, load, parse, render, table_model
 from kiosk.flow.machine import FlowConfig, Timeouts
 from protocol.card_rules import PUK_SAFETY_MARGIN
 
@@ -356,14 +356,13 @@ def test_render_refuses_what_parse_would_refuse():
 
 def every_key() -> Iterator[tuple[str, FieldInfo]]:
     for name, table in KioskConfig.model_fields.items():
-        for key, field in table.annotation.model_fields.items():
+        for key, field in table_model(table).model_fields.items():
             yield f"{table.alias or name}.{key}", field
 
 
 def doc_row(key: str, field: FieldInfo) -> str:
-    default = (
-        "required" if field.is_required() else f"`{tomli_w.dumps({'v': field.default})[4:-1]}`"
-    )
+    value = str(field.default) if isinstance(field.default, Path) else field.default
+    default = "required" if field.is_required() else f"`{tomli_w.dumps({'v': value})[4:-1]}`"
     words = field.description.removeprefix("must be ")
     return f"| `{key}` | {default} | {words} |"
 
