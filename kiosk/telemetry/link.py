@@ -100,6 +100,14 @@ class TelemetryLink:
             self._rebirth = True
             self._wake.notify_all()
 
+    def publish_now(self, channel: tm.Channel, payload: bytes) -> bool:
+        """Publish past the outbox (it is broken): at most once, only while connected."""
+        client = self._client
+        if client is None or not self.connected.is_set():
+            return False
+        info = client.publish(self._topic(channel), payload, qos=1)
+        return info.rc == mqtt.MQTT_ERR_SUCCESS
+
     def stop(self, offline: tm.StateMessage | None, timeout: float = 5.0) -> bool:
         """Stop; with ``offline``, say so (retained) first. Whether the broker took it."""
         said = False

@@ -159,10 +159,16 @@ class Telemetry:
                     self._lost_unsaid += 1
             if str(error) != self._last_fault:
                 log.error("telemetry: a %s was not kept: %s", channel, error)
+                self._say_now(f"the outbox cannot keep messages: {error}")
             self._last_fault = str(error)
             return
         self._last_fault = None
         self.link.nudge()
+
+    def _say_now(self, detail: str) -> None:
+        """Tell the fleet of a broken outbox straight away, if connected (not kept: it can't be)."""
+        event = msg.kiosk_event(tm.EventKind.ERROR, self.me, self._next_seq(), self.clock(), detail)
+        self.link.publish_now(tm.Channel.EVENT, tm.encode(event))
 
     def _say_losses(self) -> None:
         with self._lock:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from protocol import telemetry as tm
 from tests.harness.waiting import wait_for
@@ -61,7 +63,10 @@ class FleetListener:
         self.client = mqtt_client(name, port, ca, cert, key)
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *args: self._subscribed.set()
-        self.client.connect("127.0.0.1", port)
+        # A lasting session: what arrives while the broker restarts is kept for the listener.
+        session = Properties(PacketTypes.CONNECT)
+        session.SessionExpiryInterval = 3600
+        self.client.connect("127.0.0.1", port, clean_start=False, properties=session)
         self.client.loop_start()
         self.client.subscribe(f"{tm.ROOT}/#", qos=1)
         if not self._subscribed.wait(10):

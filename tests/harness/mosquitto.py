@@ -45,7 +45,9 @@ def _accepting(port: int) -> bool:
 class Mosquitto:
     """Start, stop and restart one broker on one port; its log is kept for failures."""
 
-    def __init__(self, folder: Path, pki: DevPkiFiles, port: int | None = None) -> None:
+    def __init__(
+        self, folder: Path, pki: DevPkiFiles, port: int | None = None, *, persistent: bool = True
+    ) -> None:
         self.folder = folder
         self.pki = pki
         self.port = port or free_port()
@@ -56,7 +58,9 @@ class Mosquitto:
             "\n".join(
                 [
                     "per_listener_settings false",
-                    "persistence false",
+                    # Sessions and queued messages survive a restart, as on a real broker.
+                    f"persistence {'true' if persistent else 'false'}",
+                    f"persistence_location {folder}/",
                     "user root",  # the tests run as root; keeps file permissions simple
                     "log_dest stderr",
                     "log_type error",
@@ -94,7 +98,7 @@ class Mosquitto:
         return self
 
     def stop(self) -> None:
-        """Stop it (its sessions and retained messages are gone: persistence is off)."""
+        """Stop it (with persistence, sessions and retained messages are kept for the restart)."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(10)
