@@ -313,6 +313,7 @@ def render(
     client_key: Path,
     trust_anchors: list[Path],
     fullscreen: bool = True,
+    telemetry: dict[str, Any] | None = None,
 ) -> str:
     """A configuration file's text (the demo, the tests and the technician's tool write it).
 
@@ -329,6 +330,11 @@ def render(
         },
         "cards": {"trust_anchors": [str(path) for path in trust_anchors]},
     }
+    if telemetry is not None:  # the [telemetry] table's keys; paths written as text
+        data["telemetry"] = {
+            key: str(value) if isinstance(value, Path) else value
+            for key, value in telemetry.items()
+        }
     _validated(data)
     return tomli_w.dumps(data)
 

@@ -7,15 +7,20 @@ from collections.abc import Iterator
 import pytest
 
 from sim.dev_pki import DevPkiFiles, write_dev_pki
+from tests.harness.cardservice import KIOSK_ID
 from tests.harness.fleet_listener import FleetListener
 from tests.harness.mosquitto import FLEET_ID, Mosquitto
 
-TELEMETRY_KIOSKS = ("kiosk-a", "kiosk-b")
+TELEMETRY_KIOSKS = ("kiosk-a", "kiosk-b", KIOSK_ID)
 
 
 @pytest.fixture(scope="session")
 def broker_pki(tmp_path_factory) -> DevPkiFiles:
-    """Device certificates for two kiosks and the fleet, and the broker's certificate."""
+    """Device certificates for three kiosks and the fleet, and the servers' certificate.
+
+    A card service started on these (``CardServiceHarness(..., broker_pki, ...)``) and the
+    broker trust the same device CA, so one kiosk uses one certificate for both.
+    """
     return write_dev_pki(tmp_path_factory.mktemp("broker-pki"), [*TELEMETRY_KIOSKS, FLEET_ID])
 
 
