@@ -77,8 +77,8 @@ def telemetry_settings(config: KioskConfig) -> TelemetrySettings | None:
         software=software,
         config={
             "language": config.language,
-            "pukMargin": config.puk_margin,
-            "cardService": urlsplit(config.card_service.url).netloc,
+            "puk_margin": config.puk_margin,
+            "card_service": urlsplit(config.card_service.url).netloc,
         },
     )
 

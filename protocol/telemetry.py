@@ -17,9 +17,17 @@ import datetime as dt
 import enum
 import hashlib
 import hmac
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    WithJsonSchema,
+)
 
 from protocol.reasons import Outcome
 from protocol.times import parse_rfc3339
@@ -73,6 +81,32 @@ def parse_topic(name: str) -> tuple[str, Channel, Command | None] | None:
     return parts[2], channel, command
 
 
+def mosquitto_acl(fleet_identities: Iterable[str]) -> str:
+    """The broker's access rules in Mosquitto's ``acl_file`` syntax (docs/telemetry.md).
+
+    With ``use_identity_as_username`` the user (``%u``) is the client certificate's
+    common name: a kiosk writes only its own state, health and events and reads only
+    its own commands; the fleet's identities read everything and write commands.
+    """
+    lines = [
+        "# kiosks: %u is the common name of the client certificate",
+        f"pattern write {ROOT}/%u/{Channel.STATE}",
+        f"pattern write {ROOT}/%u/{Channel.HEALTH}",
+        f"pattern write {ROOT}/%u/{Channel.EVENT}",
+        f"pattern read {ROOT}/%u/{Channel.COMMAND}/+",
+    ]
+    for identity in fleet_identities:
+        if not identity.startswith(FLEET_IDENTITY_PREFIX):
+            raise ValueError(f"a fleet identity starts with {FLEET_IDENTITY_PREFIX!r}")
+        lines += [
+            f"# the fleet: {identity}",
+            f"user {identity}",
+            f"topic read {ROOT}/#",
+            f"topic write {ROOT}/+/{Channel.COMMAND}/+",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def card_hash(key: bytes, card_number: str) -> str:
     """The card as telemetry names it: hex HMAC-SHA256 under the fleet's card-hash key."""
     return hmac.new(key, card_number.encode(), hashlib.sha256).hexdigest()
@@ -95,6 +129,7 @@ Time = Annotated[
     dt.datetime,
     PlainValidator(_time),
     PlainSerializer(_format, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
 KioskId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 Count = Annotated[int, Field(ge=0)]

@@ -3,9 +3,7 @@
 The broker's certificate is the development service certificate (``localhost``,
 ``127.0.0.1``); clients need a certificate from the development device CA, and
 their certificate's common name is their MQTT user name. The ACL is the one
-docs/telemetry.md gives operators: a kiosk writes only its own state, health and
-event topics and reads only its own commands; ``fleet:`` identities read every
-kiosk and send commands.
+docs/telemetry.md gives operators (:func:`protocol.telemetry.mosquitto_acl`).
 """
 
 from __future__ import annotations
@@ -14,22 +12,11 @@ import socket
 import subprocess
 from pathlib import Path
 
+from protocol import telemetry as tm
 from sim.dev_pki import DevPkiFiles
 from tests.harness.pcscd import _die_with_parent
 from tests.harness.smtp_sink import free_port
 from tests.harness.waiting import wait_for
-
-ACL = """\
-# docs/telemetry.md: the ACL for kiosks (user = the certificate's common name, %u)
-pattern write siths-kiosk/v1/%u/state
-pattern write siths-kiosk/v1/%u/health
-pattern write siths-kiosk/v1/%u/event
-pattern read siths-kiosk/v1/%u/cmd/+
-# the fleet's identities
-user {fleet}
-topic read siths-kiosk/v1/#
-topic write siths-kiosk/v1/+/cmd/+
-"""
 
 FLEET_ID = "fleet:server"
 
@@ -53,7 +40,7 @@ class Mosquitto:
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "acl").write_text(ACL.format(fleet=FLEET_ID))
+        (folder / "acl").write_text(tm.mosquitto_acl([FLEET_ID]))
         (folder / "mosquitto.conf").write_text(
             "\n".join(
                 [
