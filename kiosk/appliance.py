@@ -24,7 +24,7 @@ from kiosk.cardservice_client import CardServiceClient
 from kiosk.config import KioskConfig
 from kiosk.controller import Controller
 from kiosk.device_identity import identity_problem
-from kiosk.event_sink import BackgroundSink, Deliver
+from kiosk.event_sink import BackgroundSink, Deliver, DeliverBatch
 from kiosk.flow.machine import FlowConfig
 from kiosk.outbox import OutboxError
 from kiosk.session_report import SessionReport
@@ -134,17 +134,22 @@ class Appliance:
         except (OSError, ValueError) as error:
             log.error("SITHS trust anchors unusable (%s); the kiosk is out of service", error)
             trust = None
-        deliveries = [deliver]
 
-        def fan_out(report: SessionReport) -> None:
-            """Each report to the log and to telemetry; one failing does not stop the other."""
+        def one_by_one(batch: list[SessionReport]) -> None:
+            for report in batch:
+                deliver(report)
+
+        deliveries: list[DeliverBatch] = [one_by_one]
+
+        def fan_out(batch: list[SessionReport]) -> None:
+            """Reports to the log and to telemetry; one failing does not stop the other."""
             for each in deliveries:
                 try:
-                    each(report)
+                    each(batch)
                 except Exception:
-                    log.exception("a %s report could not be handed on", report.kind)
+                    log.exception("%d reports could not be handed on", len(batch))
 
-        sink = BackgroundSink(fan_out)
+        sink = BackgroundSink(deliver, deliver_batch=fan_out)
         controller = Controller(
             card=PcscCardAccess(trust),
             service=client,
@@ -167,7 +172,7 @@ class Appliance:
             except OutboxError as error:
                 log.error("telemetry is off: %s", error)
             else:
-                deliveries.append(telemetry.deliver)
+                deliveries.append(telemetry.deliver_batch)
         return cls(config, client, controller, watcher, sink, telemetry)
 
     def start(self) -> Appliance:

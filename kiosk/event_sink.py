@@ -19,13 +19,28 @@ from kiosk.session_report import SessionReport
 log = logging.getLogger(__name__)
 
 Deliver = Callable[[SessionReport], None]
+DeliverBatch = Callable[[list[SessionReport]], None]
+
+#: At most this many reports are handed on in one batch.
+BATCH = 500
 
 
 class BackgroundSink:
-    """Call ``deliver`` for each report on a worker thread; ``__call__`` never blocks."""
+    """Call ``deliver`` for each report on a worker thread; ``__call__`` never blocks.
 
-    def __init__(self, deliver: Deliver, *, capacity: int = 10_000) -> None:
+    With ``deliver_batch``, the reports that queued up while the last ones were being
+    handed on go together (telemetry keeps a batch with one disk write).
+    """
+
+    def __init__(
+        self,
+        deliver: Deliver,
+        *,
+        deliver_batch: DeliverBatch | None = None,
+        capacity: int = 10_000,
+    ) -> None:
         self.deliver = deliver
+        self.deliver_batch = deliver_batch
         self.dropped = 0
         self._queue: queue.Queue[SessionReport | None] = queue.Queue(maxsize=capacity)
         self._thread: threading.Thread | None = None
@@ -62,9 +77,32 @@ class BackgroundSink:
 
     def _run(self) -> None:
         while True:
-            report = self._queue.get()
-            if report is None:
+            first = self._queue.get()
+            batch = [] if first is None else [first]
+            last = first is None
+            while not last and len(batch) < BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    last = True
+                else:
+                    batch.append(more)
+            self._hand_on(batch)
+            if last:
                 return
+
+    def _hand_on(self, batch: list[SessionReport]) -> None:
+        if not batch:
+            return
+        if self.deliver_batch is not None:
+            try:
+                self.deliver_batch(batch)
+            except Exception:
+                log.exception("event sink could not deliver %d reports", len(batch))
+            return
+        for report in batch:
             try:
                 self.deliver(report)
             except Exception:

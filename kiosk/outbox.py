@@ -95,24 +95,38 @@ class Outbox:
 
     def put(self, kind: str, payload: bytes, *, thinnable: bool = False) -> int:
         """Queue a message durably; its sequence number. Raises OutboxFull / OutboxError."""
+        return self.put_many([(kind, payload, thinnable)])[0]
+
+    def put_many(self, messages: list[tuple[str, bytes, bool]]) -> list[int]:
+        """Queue ``(kind, payload, thinnable)`` messages in one durable transaction (one fsync).
+
+        All or nothing: when the last one does not fit, none is kept (OutboxFull).
+        """
         with self._lock:
             self._run("BEGIN IMMEDIATE")
             try:
-                if self._count >= self.capacity:
-                    self._thin()
-                    if self._count >= self.capacity:
-                        raise OutboxFull(f"the outbox holds {self.capacity} messages already")
-                seq = self._run(
-                    "INSERT INTO messages (kind, payload, thinnable) VALUES (?, ?, ?)",
-                    (kind, payload, int(thinnable)),
-                ).lastrowid
+                seqs = []
+                for kind, payload, thinnable in messages:
+                    if self._count + len(seqs) >= self.capacity:
+                        self._thin()
+                        if self._count + len(seqs) >= self.capacity:
+                            raise OutboxFull(f"the outbox holds {self.capacity} messages already")
+                    seqs.append(
+                        int(
+                            self._run(
+                                "INSERT INTO messages (kind, payload, thinnable) VALUES (?, ?, ?)",
+                                (kind, payload, int(thinnable)),
+                            ).lastrowid
+                            or 0
+                        )
+                    )
                 self._run("COMMIT")
             except BaseException:
                 self._rollback()
                 self._count = self._depth_on_disk()
                 raise
-            self._count += 1
-        return int(seq or 0)
+            self._count += len(seqs)
+        return seqs
 
     def _rollback(self) -> None:
         # Nothing begun, or the connection gone: then there is nothing to undo.
@@ -158,8 +172,22 @@ class Outbox:
 
     def ack(self, seq: int) -> None:
         """The message was delivered: forget it."""
+        self.ack_many([seq])
+
+    def ack_many(self, seqs: list[int]) -> None:
+        """Messages delivered: forget them, in one transaction (a lost ack only repeats one)."""
+        if not seqs:
+            return
         with self._lock:
-            deleted = self._run("DELETE FROM messages WHERE seq = ?", (seq,)).rowcount
+            self._run("BEGIN IMMEDIATE")
+            try:
+                deleted = self._db.executemany(
+                    "DELETE FROM messages WHERE seq = ?", [(seq,) for seq in seqs]
+                ).rowcount
+                self._run("COMMIT")
+            except sqlite3.Error as error:
+                self._rollback()
+                raise OutboxError(f"the outbox {self.path} cannot be used: {error}") from None
             self._count -= max(0, deleted)
 
     def depth(self) -> int:

@@ -49,7 +49,7 @@ class LinkSettings:
     client_key: Path
     will_delay: int = tm.DEFAULT_WILL_DELAY
     keepalive: int = 30
-    window: int = 50
+    window: int = 200
     retry_delay: float = 2.0
 
 
@@ -76,6 +76,7 @@ class TelemetryLink:
         self._wake = threading.Condition()
         self._inflight: dict[int, int] = {}  # paho mid -> outbox seq
         self._early: dict[int, ReasonCode] = {}  # PUBACKs that beat the bookkeeping
+        self._acked: list[int] = []  # outbox seqs the broker took, to forget in one go
         self._connack = threading.Event()
         self._rebirth = False
         self._thread: threading.Thread | None = None
@@ -141,6 +142,7 @@ class TelemetryLink:
         context = ssl.create_default_context(cafile=str(settings.ca_file))
         context.load_cert_chain(settings.client_cert, settings.client_key)
         client.tls_set_context(context)
+        client.max_inflight_messages_set(settings.window)  # ours, not paho's default of 20
         will = Properties(PacketTypes.WILLMESSAGE)
         will.WillDelayInterval = settings.will_delay
         client.will_set(
@@ -202,6 +204,8 @@ class TelemetryLink:
                     self._rebirth = False
                     self._publish_birth(client)
                 room = self.settings.window - len(self._inflight)
+            if len(self._acked) >= self.settings.window // 2 or room <= 0:
+                self._forget_acknowledged()  # in batches: one disk write for many
             batch = self._next(sent, room) if room > 0 else []
             for entry in batch:
                 # Not under our lock: paho calls on_publish under its own, which publish takes.
@@ -214,10 +218,14 @@ class TelemetryLink:
                         self._inflight[info.mid] = entry.seq
                 if early is not None:
                     self._acknowledged(entry.seq, early)
+                    self.nudge()
                 sent = entry.seq
             if not batch:
+                self._forget_acknowledged()
                 with self._wake:
-                    self._wake.wait(1.0)
+                    if not self._acked:
+                        self._wake.wait(1.0)
+        self._forget_acknowledged()
         with self._wake:
             self._inflight.clear()
             self._early.clear()
@@ -281,13 +289,20 @@ class TelemetryLink:
             self._acknowledged(seq, reason)
 
     def _acknowledged(self, seq: int, reason: ReasonCode) -> None:
-        """The broker answered for outbox message ``seq``: it leaves the outbox."""
+        """The broker answered for outbox message ``seq``: it leaves the outbox (soon)."""
         if reason.is_failure:
             # The broker will never take it (its ACL): keeping it would stop the queue.
             self.refused += 1
             log.error("telemetry: the broker refused message %d: %s", seq, reason)
+        with self._wake:
+            self._acked.append(seq)
+
+    def _forget_acknowledged(self) -> None:
+        """Delete what the broker took, in one transaction (a lost delete only repeats it)."""
+        with self._wake:
+            done, self._acked = self._acked, []
         try:
-            self.outbox.ack(seq)
+            self.outbox.ack_many(done)
         except OutboxError as error:
             self._note(str(error))  # sent again later; the fleet drops the repeat by id
 

@@ -136,9 +136,14 @@ class Telemetry:
 
     def deliver(self, report: SessionReport) -> None:
         """The event sink: a session report becomes an event (on the sink's thread)."""
-        event = msg.event_from_report(report, self.me, self._next_seq())
-        self.tally.count(event.kind, event.outcome)
-        self._keep(tm.Channel.EVENT, event)
+        self.deliver_batch([report])
+
+    def deliver_batch(self, reports: list[SessionReport]) -> None:
+        """Several reports as events, kept with one disk write."""
+        events = [msg.event_from_report(r, self.me, self._next_seq()) for r in reports]
+        for event in events:
+            self.tally.count(event.kind, event.outcome)
+        self._keep(tm.Channel.EVENT, *events)
 
     def record(self, kind: tm.EventKind, detail: str | None = None) -> None:
         """An event of the kiosk's own."""
@@ -146,17 +151,18 @@ class Telemetry:
             tm.Channel.EVENT, msg.kiosk_event(kind, self.me, self._next_seq(), self.clock(), detail)
         )
 
-    def _keep(self, channel: tm.Channel, message: tm.EventMessage | tm.HealthMessage) -> None:
+    def _keep(self, channel: tm.Channel, *messages: tm.EventMessage | tm.HealthMessage) -> None:
         """Into the outbox; a loss is counted and said later, never silent."""
+        thinnable = channel is tm.Channel.HEALTH
         try:
             if self._lost_unsaid and channel is tm.Channel.EVENT:
                 self._say_losses()
-            self.outbox.put(channel, tm.encode(message), thinnable=channel is tm.Channel.HEALTH)
+            self.outbox.put_many([(channel, tm.encode(m), thinnable) for m in messages])
         except OutboxError as error:
             if channel is tm.Channel.EVENT:
                 with self._lock:
-                    self.tally.events_lost += 1
-                    self._lost_unsaid += 1
+                    self.tally.events_lost += len(messages)
+                    self._lost_unsaid += len(messages)
             if str(error) != self._last_fault:
                 log.error("telemetry: a %s was not kept: %s", channel, error)
                 self._say_now(f"the outbox cannot keep messages: {error}")
