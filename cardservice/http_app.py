@@ -60,11 +60,11 @@ class ServerLimits:
 
 def problem_response(answer: Answer, *, close: bool = False) -> web.Response:
     """An answer as an HTTP response."""
-    response = web.json_response(
-        answer.body,
+    kind = "application/problem+json" if answer.is_problem else "application/json"
+    response = web.Response(
+        body=json.dumps(answer.body, separators=(",", ":")).encode(),
         status=answer.status,
-        content_type="application/problem+json" if answer.is_problem else "application/json",
-        headers={"Cache-Control": "no-store"},
+        headers={"Content-Type": kind, "Cache-Control": "no-store"},
     )
     if close:
         response.force_close()

@@ -65,6 +65,8 @@ class _ProblemRequestHandler(RequestHandler):
         }.get(status, ProblemCode.INTERNAL_ERROR)
         if code is ProblemCode.INTERNAL_ERROR:
             log.error("internal error: %r", exc)
+        else:
+            log.info("refused a malformed request (HTTP %d): %s", status, message or exc)
         detail = (
             "the request is not well-formed HTTP/1.1"
             if code is ProblemCode.INVALID_REQUEST
@@ -82,6 +84,7 @@ class _Connection(asyncio.Protocol):
         self.raw: asyncio.BaseTransport | None = None
         self.counted = False
         self.task: asyncio.Future[None] | None = None
+        self.early: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.raw = transport
@@ -111,8 +114,12 @@ class _Connection(asyncio.Protocol):
         if tls is None or tls.is_closing():
             self._forget()
             return
-        self.inner = self.server.new_handler()
-        self.inner.connection_made(tls)
+        inner = self.server.new_handler()
+        inner.connection_made(tls)
+        self.inner = inner
+        early, self.early = self.early, []
+        for data in early:  # what came with the end of the handshake, before this ran
+            inner.data_received(data)
 
     def _forget(self) -> None:
         if self.counted:
@@ -122,6 +129,8 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.inner is not None:
             self.inner.data_received(data)
+        elif sum(map(len, self.early)) < self.server.limits.max_body:
+            self.early.append(data)
 
     def eof_received(self) -> bool | None:
         return self.inner.eof_received() if self.inner is not None else None

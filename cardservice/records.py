@@ -275,9 +275,9 @@ class Records:
         """Append to the audit log (``kiosk_id``, ``card_number``, ``order_ref``, ``unlock_id``, ``detail``)."""
         self.db.execute(insert(audit).values(at=at, event=event, **about))
 
-    def audit_log(self) -> list[Row[Any]]:
-        """The whole audit log, oldest first."""
-        return list(self.db.execute(select(audit).order_by(audit.c.id)))
+    def audit_log(self) -> list[dict[str, Any]]:
+        """The whole audit log, oldest first (one dict a row)."""
+        return [row._asdict() for row in self.db.execute(select(audit).order_by(audit.c.id))]
 
     def queue_mail(
         self,

@@ -332,8 +332,32 @@ class CardService:
     # -- credentials ------------------------------------------------------------------------
 
     def request_unlock(self, call: Call, body: object) -> Answer:
-        """Release the PUK or the cryptogram, sealed to the kiosk's one-time key."""
+        """Release the PUK or the cryptogram, sealed to the kiosk's one-time key.
+
+        A login still pending here is first collected from the provider (the kiosk may
+        ask right after the phone approved, before its next poll).
+        """
+        order_ref = body.get("orderRef") if isinstance(body, dict) else None
+        if isinstance(order_ref, str):
+            self._refresh(call, order_ref)
         return self.once.run(call, lambda records: self._issue(records, call, body))
+
+    def _refresh(self, call: Call, order_ref: str) -> None:
+        """Bring a pending login up to date from the provider (quietly: the work then decides)."""
+        with self.store.reading() as records:
+            login = records.login(order_ref)
+        if login is None or login.kiosk_id != call.kiosk_id:
+            return
+        if ls.state_at(login, self.clock()).status != LoginStatusValue.PENDING:
+            return
+        try:
+            collected = self.idp.collect(login.idp_order_ref)
+        except IdentityProviderError as error:
+            log.warning("identity provider: %s", error)
+            return
+        if ls.after_collect(collected) != ls.recorded(login):
+            with self.store.transaction() as records:
+                self._apply_collect(records, order_ref, collected)
 
     def _issue(self, records: Records, call: Call, body: object) -> tuple[int, api.Unlock]:
         kiosk_id = call.kiosk_id

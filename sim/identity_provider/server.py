@@ -9,6 +9,7 @@ phone. Refusals of the RP API are ``{"errorCode", "details"}`` as in BankID's AP
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 import threading
 from collections.abc import Callable
@@ -46,7 +47,11 @@ def _phone_error(code: phone.PhoneProblemCode, detail: str = "") -> web.Response
     body = {"code": code.value, "title": code.value, "status": phone.PHONE_STATUS[code]}
     if detail:
         body["detail"] = detail
-    return web.json_response(body, status=phone.PHONE_STATUS[code], content_type="application/problem+json")
+    return web.Response(
+        body=json.dumps(body).encode(),
+        status=phone.PHONE_STATUS[code],
+        headers={"Content-Type": "application/problem+json"},
+    )
 
 
 async def _read(request: web.Request, model: type[BaseModel]) -> Any:

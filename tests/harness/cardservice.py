@@ -62,6 +62,7 @@ class CardServiceHarness:
         database: str | None = None,
         limits: ServerLimits | None = None,
         clock: ManualClock | None = None,
+        orders: Orders | None = None,
     ) -> None:
         self.state_dir = state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -70,7 +71,7 @@ class CardServiceHarness:
         self.config = config
         self.database = database
         self.clock = clock or ManualClock()
-        self.idp = Orders(clock=self.clock)
+        self.idp = orders or Orders(clock=self.clock)
         provider_tls = provider_tls_context(pki.service_cert, pki.service_key, pki.service_ca)
         self.provider = ProviderServer(self.idp, provider_tls).start()
         self.relying_party = RelyingPartyClient(
