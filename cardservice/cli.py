@@ -17,7 +17,7 @@ from pathlib import Path
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from cardservice.housekeeping import Housekeeper
+from cardservice.housekeeping import HOUSEKEEPING_INTERVAL, Housekeeper
 from cardservice.http_app import ServerLimits
 from cardservice.http_server import CardServiceServer, server_tls_context
 from cardservice.identity_provider import ProviderSettings, RelyingPartyClient
@@ -110,7 +110,7 @@ def _serve(args: argparse.Namespace) -> int:
             *args.smtp, args.sender, ca_file=args.smtp_ca, require_tls=args.smtp_require_tls
         )
         mailer = Mailer(store, smtp, retry_interval=args.mail_retry).start()
-    housekeeper = Housekeeper(service).start()
+    housekeeper = Housekeeper(service, args.housekeeping_interval).start()
     server = CardServiceServer(service, tls, args.host, args.port, limits).start()
     print(f"card service listening on https://{args.host}:{server.port}", flush=True)
     stop = threading.Event()
@@ -211,6 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=MAIL_RETRY_INTERVAL,
         help="seconds between e-mail retries (default %(default)s)",
+    )
+    serve.add_argument(
+        "--housekeeping-interval",
+        type=float,
+        default=HOUSEKEEPING_INTERVAL,
+        help="seconds between looks for overdue outcomes (default %(default)s)",
     )
     serve.add_argument(
         "--max-connections", type=int, default=ServerLimits.max_connections, help="open connections"

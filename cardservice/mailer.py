@@ -1,12 +1,14 @@
 """Sends the holder's e-mails from the outbox: once each, with retries, over STARTTLS when offered.
 
 The messages were queued by :mod:`cardservice.notices` in the same transaction as the
-outcome they tell of. This worker claims one message at a time (so several service
-instances never send the same one), hands it to the SMTP server and records that it
-did. A message the server did not take is tried again after ``retry_interval``.
-If the process dies between the server's "250 OK" and our record of it, the claim
-lapses and the message goes again, with the same Message-ID: at least once, and a
-repeat is the same message, which mail systems show once.
+outcome they tell of. This worker hands each to the SMTP server and records that it
+did in one step: the message's row is updated (and so locked) before the closing dot
+of DATA is sent and committed as soon as the server's "250" is read, so several
+instances never both deliver it, and a crash before the dot leaves it unsent (the
+server discards a message without its dot). Only a crash in the instant between the
+server's "250" and our commit sends it again, with the same Message-ID and Date: at
+least once, and a repeat is the same message, which mail systems show once. A
+message the server refused is tried again after ``retry_interval``.
 
 TLS: when the server offers STARTTLS it is used, with the server's certificate checked
 (against ``ca_file``, else the system's CAs); a failed check leaves the message in the
@@ -17,12 +19,14 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import re
 import smtplib
 import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -35,8 +39,6 @@ log = logging.getLogger(__name__)
 
 #: Seconds between attempts to send a message the SMTP server did not take.
 MAIL_RETRY_INTERVAL = 30.0
-#: Seconds a claim on a message lasts (a worker that died frees it after this).
-MAIL_CLAIM_SECONDS = 120.0
 #: Seconds between looks into the outbox.
 MAIL_POLL_INTERVAL = 1.0
 
@@ -74,14 +76,12 @@ class Mailer:
         smtp: SmtpSettings,
         *,
         retry_interval: float = MAIL_RETRY_INTERVAL,
-        claim_seconds: float = MAIL_CLAIM_SECONDS,
         poll_interval: float = MAIL_POLL_INTERVAL,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.smtp = smtp
         self.retry_interval = retry_interval
-        self.claim_seconds = claim_seconds
         self.poll_interval = poll_interval
         self.clock = clock
         self._wake = threading.Event()
@@ -155,17 +155,37 @@ class Mailer:
             return not records.due_mail(self.clock())
 
     def _send_one(self, smtp: smtplib.SMTP, mail: Mail) -> None:
-        now = self.clock()
-        with self.store.transaction() as records:
-            if not records.claim_mail(mail.id, now, now + self.claim_seconds):
-                return  # another worker has it
+        """Send one message; record it as sent in the same breath as the server takes it.
+
+        The envelope and the content go first; then, holding the row (PostgreSQL) or
+        the write lock (SQLite), the closing dot, the server's reply, and the commit.
+        Another worker that sent the message meanwhile makes us drop the connection
+        before the dot, so the server discards our copy.
+        """
+        content = _dot_quoted(build_message(mail, self.smtp.sender).as_bytes(policy=policy.SMTP))
         try:
-            smtp.send_message(build_message(mail, self.smtp.sender))
-        except smtplib.SMTPException as error:
+            _expect(smtp.mail(email.utils.parseaddr(self.smtp.sender)[1]), 250)
+            _expect(smtp.rcpt(mail.recipient), 250, 251)
+            _expect(smtp.docmd("DATA"), 354)
+            smtp.send(content)
+            with self.store.transaction() as records:
+                if not records.mail_sent(mail.id, self.clock()):
+                    smtp.close()
+                    raise OSError("another worker sent this message meanwhile")
+                smtp.send(b".\r\n")
+                _expect(smtp.getreply(), 250)
+        except smtplib.SMTPResponseException as error:
             with self.store.transaction() as records:
                 records.mail_failed(mail.id, str(error), self.clock() + self.retry_interval)
-            if isinstance(error, smtplib.SMTPServerDisconnected):
-                raise OSError("the SMTP server went away") from None
-            return
-        with self.store.transaction() as records:
-            records.mail_sent(mail.id, self.clock())
+            smtp.rset()
+
+
+def _expect(reply: tuple[int, bytes], *codes: int) -> None:
+    if reply[0] not in codes:
+        raise smtplib.SMTPResponseException(reply[0], reply[1])
+
+
+def _dot_quoted(content: bytes) -> bytes:
+    """The content as DATA carries it: leading dots doubled, ending in CRLF (RFC 5321 4.5.2)."""
+    quoted = re.sub(rb"(?m)^\.", b"..", content)
+    return quoted if quoted.endswith(b"\r\n") else quoted + b"\r\n"

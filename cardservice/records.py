@@ -302,8 +302,8 @@ class Records:
         )
 
     def due_mail(self, now: float, limit: int = 50) -> list[Mail]:
-        """Unsent mail nobody holds a claim on."""
-        free = mail_outbox.c.claimed_until.is_(None) | (mail_outbox.c.claimed_until < now)
+        """Unsent mail whose next attempt is due."""
+        free = mail_outbox.c.next_attempt.is_(None) | (mail_outbox.c.next_attempt < now)
         query = (
             select(
                 mail_outbox.c.id,
@@ -320,33 +320,18 @@ class Records:
         )
         return [Mail(**row._asdict()) for row in self.db.execute(query)]
 
-    def claim_mail(self, mail_id: int, now: float, until: float) -> bool:
-        """Take a message to send it (another instance then leaves it alone until ``until``)."""
-        free = mail_outbox.c.claimed_until.is_(None) | (mail_outbox.c.claimed_until < now)
-        query = update(mail_outbox).where(
-            mail_outbox.c.id == mail_id, mail_outbox.c.sent_at.is_(None), free
-        )
-        return (
-            self.db.execute(
-                query.values(claimed_until=until, attempts=mail_outbox.c.attempts + 1)
-            ).rowcount
-            == 1
-        )
-
-    def mail_sent(self, mail_id: int, at: float) -> None:
-        """The SMTP server took the message."""
-        self.db.execute(
-            update(mail_outbox)
-            .where(mail_outbox.c.id == mail_id)
-            .values(sent_at=at, last_error=None)
-        )
+    def mail_sent(self, mail_id: int, at: float) -> bool:
+        """Record that the SMTP server takes the message; whether nobody had recorded it before."""
+        query = update(mail_outbox).where(mail_outbox.c.id == mail_id, mail_outbox.c.sent_at.is_(None))
+        done = self.db.execute(query.values(sent_at=at, last_error=None, attempts=mail_outbox.c.attempts + 1))
+        return done.rowcount == 1
 
     def mail_failed(self, mail_id: int, error: str, retry_at: float) -> None:
         """The SMTP server did not take it: try again at ``retry_at``."""
         self.db.execute(
             update(mail_outbox)
             .where(mail_outbox.c.id == mail_id)
-            .values(last_error=error[:500], claimed_until=retry_at)
+            .values(last_error=error[:500], next_attempt=retry_at, attempts=mail_outbox.c.attempts + 1)
         )
 
     def unsent_mail(self) -> list[Mail]:

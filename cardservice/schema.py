@@ -136,7 +136,7 @@ mail_outbox = Table(
     Column("body", Text, nullable=False),
     Column("unlock_id", String(64)),
     Column("sent_at", Float),
-    Column("claimed_until", Float),
+    Column("next_attempt", Float),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
     Index("mail_unsent", "sent_at", "id"),

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,6 +175,16 @@ class DemoStack:
             return False
         return True
 
+    def settle(self, timeout: float = 15.0) -> None:
+        """Wait (bounded) until the outcome is recorded and its e-mail has left the outbox."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            unlocks = self.store.unlocks()
+            if unlocks and all(u.outcome for u in unlocks) and not self.store.unsent_mail():
+                return
+            self.mailer.wake()
+            time.sleep(0.1)  # a bounded wait for the outbox; the demo ends right after
+
     def card_unlocked(self) -> bool:
         """Whether the virtual card's identification PIN is unblocked and is the demo PIN."""
         pin = self.card.state.identification_pin
@@ -245,6 +256,7 @@ def scripted(stack: DemoStack, appliance: Appliance) -> int:
     appliance.controller.dispatch(ev.PinEntered(DEMO_NEW_PIN))
     appliance.controller.dispatch(ev.PinEntered(DEMO_NEW_PIN))
     _wait(appliance, Done)
+    stack.settle()
     unlocked = stack.card_unlocked()
     _say(
         "5. "
@@ -286,6 +298,7 @@ def _ui_scripted(stack: DemoStack, appliance: Appliance, shots: Path) -> int:
                 person.type_digits(DEMO_NEW_PIN)
                 reach(Done)
                 person.screenshot("done")
+                stack.settle()
                 outcome["code"] = 0 if stack.card_unlocked() else 1
             except Exception as error:
                 _say(f"The scripted unlock failed: {error}")
