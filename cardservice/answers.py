@@ -10,6 +10,7 @@ attempt), so a refusal is never rolled back out of the audit log.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
@@ -55,6 +56,11 @@ class Answer:
 
 #: The work of one call: reads and writes through the records, returns (status, body).
 Work = Callable[[Records], tuple[int, BaseModel]]
+
+
+def moment(epoch: float) -> dt.datetime:
+    """An epoch time of the store as the aware datetime the API models carry."""
+    return dt.datetime.fromtimestamp(epoch, dt.UTC)
 
 
 def fingerprint(method: str, path: str, body: object) -> str:

@@ -1,4 +1,4 @@
-"""``kiosk-cardservice``: run the reference card service; register, revoke and list kiosks; register cards."""
+"""``kiosk-cardservice``: run the reference card service; register and revoke kiosks, cards."""
 
 from __future__ import annotations
 

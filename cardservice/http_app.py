@@ -1,4 +1,4 @@
-"""The card service API as an aiohttp application: routes, strict request reading, problem documents.
+"""The card service API on aiohttp: routes, strict request reading, problem documents.
 
 Why strict: a request is read exactly as the API describes it or refused, never
 guessed at. The body must be JSON (UTF-8, no duplicate members, no lone surrogates,

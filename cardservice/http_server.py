@@ -166,7 +166,7 @@ class GuardedServer:
         self._server: asyncio.Server | None = None
 
     def new_handler(self) -> RequestHandler:
-        """aiohttp's handler for one connection; its keep-alive timer is the header deadline."""
+        """The HTTP handler of one connection; its keep-alive timer is the header deadline."""
         return _ProblemRequestHandler(
             self.runner.server,  # type: ignore[arg-type]
             loop=asyncio.get_running_loop(),
@@ -221,7 +221,7 @@ class CardServiceServer:
     @property
     def url(self) -> str:
         """Base URL."""
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host  # noqa: S104
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         return f"https://{host}:{self.port}"
 
     def start(self) -> CardServiceServer:

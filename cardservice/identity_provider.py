@@ -125,7 +125,7 @@ class RelyingPartyClient:
             return from_wire(answer, data)
         except ValidationError as error:
             raise IdentityProviderError(
-                f"the identity provider's answer to {path} does not match its API: {describe(error)}"
+                f"the identity provider's answer to {path} is off its API: {describe(error)}"
             ) from None
 
     def start(self, end_user_ip: str) -> Authentication:

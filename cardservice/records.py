@@ -1,4 +1,4 @@
-"""Reads and writes of the card service's records, inside one transaction of :mod:`cardservice.store`.
+"""Reads and writes of the service's records, inside one transaction of :mod:`cardservice.store`.
 
 Each method is one statement or two; the caller decides what belongs together.
 Updates that settle a race return whether this transaction won it.
@@ -272,7 +272,7 @@ class Records:
     # -- audit and mail ----------------------------------------------------------------------
 
     def audit(self, at: float, event: str, **about: str | None) -> None:
-        """Append to the audit log (``kiosk_id``, ``card_number``, ``order_ref``, ``unlock_id``, ``detail``)."""
+        """Append to the audit log (about: kiosk_id, card_number, order_ref, unlock_id, detail)."""
         self.db.execute(insert(audit).values(at=at, event=event, **about))
 
     def audit_log(self) -> list[dict[str, Any]]:
@@ -322,8 +322,12 @@ class Records:
 
     def mail_sent(self, mail_id: int, at: float) -> bool:
         """Record that the SMTP server takes the message; whether nobody had recorded it before."""
-        query = update(mail_outbox).where(mail_outbox.c.id == mail_id, mail_outbox.c.sent_at.is_(None))
-        done = self.db.execute(query.values(sent_at=at, last_error=None, attempts=mail_outbox.c.attempts + 1))
+        query = update(mail_outbox).where(
+            mail_outbox.c.id == mail_id, mail_outbox.c.sent_at.is_(None)
+        )
+        done = self.db.execute(
+            query.values(sent_at=at, last_error=None, attempts=mail_outbox.c.attempts + 1)
+        )
         return done.rowcount == 1
 
     def mail_failed(self, mail_id: int, error: str, retry_at: float) -> None:
@@ -331,7 +335,9 @@ class Records:
         self.db.execute(
             update(mail_outbox)
             .where(mail_outbox.c.id == mail_id)
-            .values(last_error=error[:500], next_attempt=retry_at, attempts=mail_outbox.c.attempts + 1)
+            .values(
+                last_error=error[:500], next_attempt=retry_at, attempts=mail_outbox.c.attempts + 1
+            )
         )
 
     def unsent_mail(self) -> list[Mail]:

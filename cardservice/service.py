@@ -10,7 +10,6 @@ Time comes from an injectable clock.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 import uuid
@@ -18,17 +17,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cardservice import login_state as ls
-from cardservice.answers import Answer, Call, Once
-from cardservice.identity_provider import Collection, IdentityProvider, IdentityProviderError
+from cardservice.answers import Answer, Call, Once, moment
+from cardservice.identity_provider import IdentityProvider
+from cardservice.logins import LoginOperations
 from cardservice.notices import Notices
-from cardservice.outcomes import Step, next_step
+from cardservice.outcome_operations import OutcomeOperations
 from cardservice.problems import Problem, parse_request
 from cardservice.records import Card, Login, Records, Unlock
 from cardservice.store import Store
 from cardservice.vault import Vault
 from protocol import cardservice_api as api
 from protocol.admin_key import admin_cryptogram
-from protocol.cardservice_values import HealthStatus, HintCode, LoginStatusValue, Mechanism
+from protocol.cardservice_values import HealthStatus, LoginStatusValue, Mechanism
 from protocol.credential import EnvelopeBinding, seal
 from protocol.login_qr import DEFAULT_PREFIX
 from protocol.problems import ProblemCode
@@ -55,13 +55,8 @@ class ServiceConfig:
     admin_only_products: tuple[str, ...] = field(default=("SITHS-LEGACY",))
 
 
-def moment(epoch: float) -> dt.datetime:
-    """An epoch time of the store as the aware datetime the API models carry."""
-    return dt.datetime.fromtimestamp(epoch, dt.UTC)
-
-
-class CardService:
-    """The kiosk operations of the API."""
+class CardService(LoginOperations, OutcomeOperations):
+    """The kiosk operations of the API (logins and outcomes in their own modules)."""
 
     def __init__(
         self,
@@ -134,16 +129,10 @@ class CardService:
     def _settle(self, records: Records, login: Login, now: float) -> ls.LoginState:
         """The login's state, writing down (and auditing) an expiry that just happened."""
         state = ls.state_at(login, now)
-        if state.status != login.status:
-            if records.update_login(
-                login.order_ref,
-                only_if={"status": login.status},
-                status=state.status,
-                hint=state.hint,
-            ):
-                records.audit(
-                    now, "login-expired", kiosk_id=login.kiosk_id, order_ref=login.order_ref
-                )
+        if state.status != login.status and records.update_login(
+            login.order_ref, only_if={"status": login.status}, status=state.status, hint=state.hint
+        ):
+            records.audit(now, "login-expired", kiosk_id=login.kiosk_id, order_ref=login.order_ref)
         return state
 
     def _login_status(self, login: Login, state: ls.LoginState) -> api.LoginStatus:
@@ -160,175 +149,6 @@ class CardService:
             completion=completion,
         )
 
-    # -- logins --------------------------------------------------------------------------
-
-    def start_login(self, call: Call, body: object, end_user_ip: str) -> Answer:
-        """Start a Mobilt SITHS login for unlocking one card."""
-        try:
-            with self.store.reading() as records:
-                earlier = self.once.earlier(records, call)
-                if earlier is not None:
-                    return earlier
-                self.check_kiosk(records, call.kiosk_id)
-                request = parse_request(api.StartLoginRequest, body)
-                self._check_new_login(records, call.kiosk_id, request.card_number, self.clock())
-        except Problem as problem:
-            return Answer.refusal(problem)
-        try:
-            started = self.idp.start(end_user_ip)
-        except IdentityProviderError as error:
-            log.warning("identity provider: %s", error)
-            return Answer.refusal(Problem(ProblemCode.IDENTITY_PROVIDER_UNAVAILABLE))
-        replaced: list[str] = []
-
-        def work(records: Records) -> tuple[int, api.LoginStart]:
-            now = self.clock()
-            card = self._check_new_login(records, call.kiosk_id, request.card_number, now)
-            for older in records.pending_logins_of(card.personal_identity_number):
-                if records.update_login(
-                    older.order_ref,
-                    only_if={"status": "pending"},
-                    status="failed",
-                    hint=HintCode.CANCELLED,
-                ):
-                    records.audit(now, "login-cancelled-by-newer", order_ref=older.order_ref)
-                    replaced.append(older.idp_order_ref)
-            login = Login(
-                order_ref=str(uuid.uuid4()),
-                idp_order_ref=started.order_ref,
-                kiosk_id=call.kiosk_id,
-                card_number=card.card_number,
-                person=card.personal_identity_number,
-                created=now,
-                expires=now + self.config.login_ttl,
-                status=LoginStatusValue.PENDING,
-                hint=HintCode.OUTSTANDING_TRANSACTION,
-                completed_by=None,
-                completed_name=None,
-                completed_hsa_id=None,
-                credential_issued=False,
-            )
-            records.add_login(login)
-            records.audit(
-                now,
-                "login-started",
-                kiosk_id=call.kiosk_id,
-                card_number=card.card_number,
-                order_ref=login.order_ref,
-            )
-            return 201, api.LoginStart(
-                order_ref=login.order_ref,
-                qr_start_token=started.qr_start_token,
-                qr_start_secret=started.qr_start_secret,
-                qr_prefix=self.config.qr_prefix,
-                expires_at=moment(login.expires),
-                poll_interval_seconds=self.config.poll_interval,
-            )
-
-        answer = self.once.run(call, work)
-        if answer.status != 201 or answer.body.get("qrStartToken") != started.qr_start_token:
-            replaced.append(started.order_ref)  # refused, or a twin's answer won: ours is unused
-        for order_ref in replaced:
-            self._cancel_at_provider(order_ref)
-        return answer
-
-    def _cancel_at_provider(self, idp_order_ref: str) -> None:
-        try:
-            self.idp.cancel(idp_order_ref)
-        except IdentityProviderError as error:  # it expires there by itself; ours is cancelled
-            log.info("identity provider cancel of an order failed: %s", error)
-
-    def login_status(self, call: Call, order_ref: str) -> Answer:
-        """Poll a login; a pending one asks the identity provider where it stands.
-
-        Writes only when something changed (an expiry, the provider's news), so the
-        many polls of a waiting kiosk take no write lock.
-        """
-        try:
-            with self.store.reading() as records:
-                self.check_kiosk(records, call.kiosk_id)
-                login = self._kiosk_login(records, call.kiosk_id, order_ref)
-            state = ls.state_at(login, self.clock())
-            if state != ls.recorded(login):
-                with self.store.transaction() as records:
-                    state = self._settle(records, login, self.clock())
-            if state.status != LoginStatusValue.PENDING:
-                return Answer.of(self._login_status(login, state))
-            try:
-                collected = self.idp.collect(login.idp_order_ref)
-            except IdentityProviderError as error:
-                log.warning("identity provider: %s", error)
-                raise Problem(ProblemCode.IDENTITY_PROVIDER_UNAVAILABLE) from None
-            if ls.after_collect(collected) == state:
-                return Answer.of(self._login_status(login, state))
-            with self.store.transaction() as records:
-                return Answer.of(self._apply_collect(records, order_ref, collected))
-        except Problem as problem:
-            return Answer.refusal(problem)
-
-    def _apply_collect(
-        self, records: Records, order_ref: str, collected: Collection
-    ) -> api.LoginStatus:
-        login = records.login(order_ref)
-        if login is None:
-            raise Problem(ProblemCode.UNKNOWN_LOGIN)
-        now = self.clock()
-        state = self._settle(records, login, now)
-        if state.status != LoginStatusValue.PENDING:  # expired, or cancelled meanwhile
-            return self._login_status(login, state)
-        new = ls.after_collect(collected)
-        fields: dict[str, object] = {"status": new.status, "hint": new.hint}
-        if new.status == LoginStatusValue.COMPLETE:
-            fields |= {
-                "completed_by": collected.person,
-                "completed_name": collected.name,
-                "completed_hsa_id": collected.hsa_id,
-            }
-        if records.update_login(order_ref, only_if={"status": "pending"}, **fields):
-            about = {
-                "kiosk_id": login.kiosk_id,
-                "card_number": login.card_number,
-                "order_ref": order_ref,
-            }
-            if new.status == LoginStatusValue.COMPLETE:
-                records.audit(now, "login-complete", **about)
-            elif new.status == LoginStatusValue.FAILED:
-                # Declined or expired at the provider: audited in this committed transaction.
-                records.audit(now, ls.FAILURE_EVENTS.get(new.hint, "login-failed"), **about)  # type: ignore[arg-type]
-            login = records.login(order_ref)
-            assert login is not None
-        return self._login_status(login, new)
-
-    def cancel_login(self, call: Call, order_ref: str) -> Answer:
-        """The kiosk gives up on a login (holder cancelled, card removed, timeout)."""
-        cancelled: list[str] = []
-
-        def work(records: Records) -> tuple[int, api.LoginStatus]:
-            self.check_kiosk(records, call.kiosk_id)
-            login = self._kiosk_login(records, call.kiosk_id, order_ref)
-            now = self.clock()
-            state = self._settle(records, login, now)
-            unused = state.status == LoginStatusValue.COMPLETE and not login.credential_issued
-            if state.status == LoginStatusValue.PENDING or unused:
-                # A complete login the kiosk abandons (card pulled) must not release anything later.
-                if records.update_login(
-                    order_ref,
-                    only_if={"status": state.status, "credential_issued": False},
-                    status="failed",
-                    hint=HintCode.CANCELLED,
-                ):
-                    records.audit(
-                        now, "login-cancelled", kiosk_id=call.kiosk_id, order_ref=order_ref
-                    )
-                    cancelled.append(login.idp_order_ref)
-                    state = ls.LoginState(LoginStatusValue.FAILED, HintCode.CANCELLED)
-            return 200, self._login_status(login, state)
-
-        answer = self.once.run(call, work)
-        for idp_order_ref in cancelled:
-            self._cancel_at_provider(idp_order_ref)
-        return answer
-
     # -- credentials ------------------------------------------------------------------------
 
     def request_unlock(self, call: Call, body: object) -> Answer:
@@ -341,23 +161,6 @@ class CardService:
         if isinstance(order_ref, str):
             self._refresh(call, order_ref)
         return self.once.run(call, lambda records: self._issue(records, call, body))
-
-    def _refresh(self, call: Call, order_ref: str) -> None:
-        """Bring a pending login up to date from the provider (quietly: the work then decides)."""
-        with self.store.reading() as records:
-            login = records.login(order_ref)
-        if login is None or login.kiosk_id != call.kiosk_id:
-            return
-        if ls.state_at(login, self.clock()).status != LoginStatusValue.PENDING:
-            return
-        try:
-            collected = self.idp.collect(login.idp_order_ref)
-        except IdentityProviderError as error:
-            log.warning("identity provider: %s", error)
-            return
-        if ls.after_collect(collected) != ls.recorded(login):
-            with self.store.transaction() as records:
-                self._apply_collect(records, order_ref, collected)
 
     def _issue(self, records: Records, call: Call, body: object) -> tuple[int, api.Unlock]:
         kiosk_id = call.kiosk_id
@@ -434,86 +237,6 @@ class CardService:
             expires_at=expires_at,
             envelope=envelope,
         )
-
-    # -- outcomes ---------------------------------------------------------------------------
-
-    def report_outcome(self, call: Call, unlock_id: str, body: object) -> Answer:
-        """Record what became of the card, and e-mail the holder (in the same transaction).
-
-        Accepted even during maintenance: the unlock already happened on the card,
-        and neither its record nor the holder's e-mail may be lost.
-        """
-        return self.once.run(
-            call, lambda records: self._record_outcome(records, call, unlock_id, body)
-        )
-
-    def _record_outcome(
-        self, records: Records, call: Call, unlock_id: str, body: object
-    ) -> tuple[int, api.OutcomeRecorded]:
-        location = self.check_kiosk(records, call.kiosk_id, allow_in_maintenance=True)
-        request = parse_request(api.OutcomeRequest, body)
-        unlock = records.unlock(unlock_id)
-        if unlock is None or unlock.kiosk_id != call.kiosk_id:
-            raise Problem(ProblemCode.UNKNOWN_UNLOCK)
-        now = self.clock()
-        step = next_step(unlock.outcome, request.result)
-        if step is Step.REFUSE:
-            raise Problem(
-                ProblemCode.OUTCOME_ALREADY_FINAL,
-                f"this unlock's outcome is already {unlock.outcome}",
-            )
-        if step is not Step.ALREADY:
-            if not records.set_outcome(unlock_id, request.result, now, "kiosk", was=unlock.outcome):
-                raise Problem(
-                    ProblemCode.STORAGE_UNAVAILABLE, "the outcome changed meanwhile; send it again"
-                )
-            detail = " ".join(filter(None, (request.reason, request.detail))) or None
-            event = (
-                f"outcome-{request.result}"
-                if step is Step.RECORD
-                else f"outcome-resolved-{request.result}"
-            )
-            records.audit(
-                now,
-                event,
-                kiosk_id=call.kiosk_id,
-                card_number=unlock.card_number,
-                order_ref=unlock.order_ref,
-                unlock_id=unlock_id,
-                detail=detail,
-            )
-            card = records.card(unlock.card_number)
-            if card is not None:
-                notice = self.notices.outcome if step is Step.RECORD else self.notices.resolved
-                notice(records, card, unlock, location, now, request.result)
-        return 200, api.OutcomeRecorded(unlock_id=unlock_id, recorded=True)
-
-    def call_overdue_outcomes_unknown(self) -> int:
-        """Credentials whose outcome never came: outcome unknown, audited, holder told. How many."""
-        now = self.clock()
-        with self.store.reading() as records:
-            overdue = records.overdue_unlocks(now - self.config.outcome_timeout)
-        done = 0
-        for unlock in overdue:
-            with self.store.transaction() as records:
-                if not records.set_outcome(unlock.unlock_id, "unknown", now, "timeout", was=None):
-                    continue  # the kiosk's report, or another instance, came first
-                records.audit(
-                    now,
-                    "outcome-unknown-no-report",
-                    kiosk_id=unlock.kiosk_id,
-                    card_number=unlock.card_number,
-                    order_ref=unlock.order_ref,
-                    unlock_id=unlock.unlock_id,
-                )
-                card = records.card(unlock.card_number)
-                kiosk = records.kiosk(unlock.kiosk_id)
-                if card is not None:
-                    self.notices.overdue(
-                        records, card, unlock, kiosk.location if kiosk else unlock.kiosk_id, now
-                    )
-                done += 1
-        return done
 
     def health(self) -> Answer:
         """Whether kiosks may use the service now."""

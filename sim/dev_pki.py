@@ -1,10 +1,10 @@
-"""Development TLS certificates for the card service, the kiosks and the simulated provider.
+"""Development TLS certificates: card service, kiosks, simulated identity provider.
 
 The service's server certificate and the kiosk device certificates each come
 from their own test CA. The service CA also issues the card service's relying-party
 client certificate; the simulated identity provider serves with the same localhost
-server certificate and trusts the service CA for relying parties. They are made at run time for the demo and the tests;
-production kiosks get their device certificates through enrolment.
+server certificate and trusts the service CA for relying parties. They are made at run
+time for the demo and the tests; production kiosks get their device certificates through enrolment.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``python -m sim.identity_provider serve|phone``: the simulated provider as a process, and a phone.
+"""``python -m sim.identity_provider serve|phone``: the simulated provider, and a phone.
 
 ``serve`` runs the provider until SIGTERM/SIGINT (the demo and the fault tests start it
 beside the card service); ``phone`` scans a QR content and approves (or declines) as one
@@ -39,9 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=0, help="0: any free port (printed)")
     serve.add_argument("--cert", type=Path, required=True, help="server certificate (PEM)")
     serve.add_argument("--key", type=Path, required=True, help="server key (PEM)")
-    serve.add_argument("--rp-ca", type=Path, required=True, help="CA of relying parties' certificates")
     serve.add_argument(
-        "--identity", type=_identity, action="append", default=[], help="PERSONAL-NUMBER,NAME,HSA-ID (repeatable)"
+        "--rp-ca", type=Path, required=True, help="CA of relying parties' certificates"
+    )
+    serve.add_argument(
+        "--identity",
+        type=_identity,
+        action="append",
+        default=[],
+        help="PERSONAL-NUMBER,NAME,HSA-ID (repeatable)",
     )
     serve.add_argument("--order-ttl", type=float, default=ProviderRules.order_ttl)
     phone = commands.add_parser("phone", help="the command-line simulated phone")

@@ -71,7 +71,9 @@ def frame_is_fresh(frame_seconds: int, elapsed: float, max_age: float, tolerance
 class Orders:
     """Every order and identity of one simulated provider (thread-safe)."""
 
-    def __init__(self, rules: ProviderRules | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, rules: ProviderRules | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self.rules = rules or ProviderRules()
         self.clock = clock
         self.identities: dict[str, Identity] = {}
@@ -85,7 +87,10 @@ class Orders:
 
     def _current(self, order: Order) -> Order:
         """The order now, with an expiry nobody has written down yet."""
-        if order.status == LoginStatusValue.PENDING and self.clock() >= order.created + self.rules.order_ttl:
+        if (
+            order.status == LoginStatusValue.PENDING
+            and self.clock() >= order.created + self.rules.order_ttl
+        ):
             hint = HintCode.EXPIRED_TRANSACTION if order.scanned_by else HintCode.START_FAILED
             order = replace(order, status=LoginStatusValue.FAILED, hint=hint)
             self._orders[order.order_ref] = order
@@ -116,7 +121,9 @@ class Orders:
         with self._lock:
             order = self._get(order_ref)
             if order.status == LoginStatusValue.PENDING:
-                self._orders[order_ref] = replace(order, status=LoginStatusValue.FAILED, hint=HintCode.CANCELLED)
+                self._orders[order_ref] = replace(
+                    order, status=LoginStatusValue.FAILED, hint=HintCode.CANCELLED
+                )
 
     # -- the phone's side -------------------------------------------------------------------------
 
@@ -124,19 +131,30 @@ class Orders:
         """The phone read a QR frame off the kiosk's screen."""
         frame = parse_qr_content(qr_content)
         with self._lock:
-            found = next((o for o in self._orders.values() if frame and o.qr_token == frame.token), None)
+            found = next(
+                (o for o in self._orders.values() if frame and o.qr_token == frame.token), None
+            )
             if frame is None or found is None or frame.prefix != self.rules.qr_prefix:
                 raise PhoneRefusal(PhoneProblemCode.QR_INVALID)
             if not frame_is_authentic(frame, found.qr_secret):
-                raise PhoneRefusal(PhoneProblemCode.QR_INVALID, "the QR code's check value is wrong")
+                raise PhoneRefusal(
+                    PhoneProblemCode.QR_INVALID, "the QR code's check value is wrong"
+                )
             order = self._current(found)
-            if order.status == LoginStatusValue.FAILED and order.hint in (HintCode.START_FAILED, HintCode.EXPIRED_TRANSACTION):
+            if order.status == LoginStatusValue.FAILED and order.hint in (
+                HintCode.START_FAILED,
+                HintCode.EXPIRED_TRANSACTION,
+            ):
                 raise PhoneRefusal(PhoneProblemCode.LOGIN_EXPIRED)
             if order.status != LoginStatusValue.PENDING:
-                raise PhoneRefusal(PhoneProblemCode.QR_INVALID, "this order no longer waits for a scan")
+                raise PhoneRefusal(
+                    PhoneProblemCode.QR_INVALID, "this order no longer waits for a scan"
+                )
             elapsed = self.clock() - order.created
             rules = self.rules
-            if not frame_is_fresh(frame.seconds, elapsed, rules.qr_max_age, rules.qr_future_tolerance):
+            if not frame_is_fresh(
+                frame.seconds, elapsed, rules.qr_max_age, rules.qr_future_tolerance
+            ):
                 raise PhoneRefusal(PhoneProblemCode.QR_STALE)
             if person not in self.identities:
                 raise PhoneRefusal(PhoneProblemCode.UNKNOWN_IDENTITY)
@@ -149,13 +167,22 @@ class Orders:
         with self._lock:
             order = self._orders.get(order_ref)
             if order is None or order.scanned_by != person:
-                raise PhoneRefusal(PhoneProblemCode.UNKNOWN_ORDER, "no scanned order for this identity")
+                raise PhoneRefusal(
+                    PhoneProblemCode.UNKNOWN_ORDER, "no scanned order for this identity"
+                )
             order = self._current(order)
             if order.status != LoginStatusValue.PENDING:
                 failed = order.status == LoginStatusValue.FAILED
-                raise PhoneRefusal(PhoneProblemCode.LOGIN_EXPIRED if failed else PhoneProblemCode.LOGIN_NOT_PENDING)
+                raise PhoneRefusal(
+                    PhoneProblemCode.LOGIN_EXPIRED if failed else PhoneProblemCode.LOGIN_NOT_PENDING
+                )
             if approve:
-                order = replace(order, status=LoginStatusValue.COMPLETE, hint=None, completed_by=self.identities[person])
+                order = replace(
+                    order,
+                    status=LoginStatusValue.COMPLETE,
+                    hint=None,
+                    completed_by=self.identities[person],
+                )
             else:
                 order = replace(order, status=LoginStatusValue.FAILED, hint=HintCode.USER_CANCEL)
             self._orders[order_ref] = order

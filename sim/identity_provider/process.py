@@ -37,12 +37,17 @@ class ProviderProcess:
         """Start it on a free port with development certificates; wait until it listens."""
         command = [
             sys.executable, "-m", "sim.identity_provider", "serve",
-            "--cert", str(pki.service_cert), "--key", str(pki.service_key), "--rp-ca", str(pki.service_ca),
+            "--cert", str(pki.service_cert), "--key", str(pki.service_key),
+            "--rp-ca", str(pki.service_ca),
         ]  # fmt: skip
         for identity in identities:
             command += ["--identity", ",".join(identity)]
         process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=_die_with_parent
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            preexec_fn=_die_with_parent,
         )
         lines: queue.Queue[str] = queue.Queue()
 

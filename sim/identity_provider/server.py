@@ -67,12 +67,21 @@ def _collected(order: Order) -> rp.Collected:
     if order.status == LoginStatusValue.COMPLETE and order.completed_by is not None:
         who = order.completed_by
         completion = rp.CompletionData(
-            user=rp.CompletedUser(personal_number=who.personal_number, name=who.name, hsa_id=who.hsa_id)
+            user=rp.CompletedUser(
+                personal_number=who.personal_number, name=who.name, hsa_id=who.hsa_id
+            )
         )
-    return rp.Collected(order_ref=order.order_ref, status=order.status, hint_code=order.hint, completion_data=completion)
+    return rp.Collected(
+        order_ref=order.order_ref,
+        status=order.status,
+        hint_code=order.hint,
+        completion_data=completion,
+    )
 
 
-def _relying_party(act: Callable[[Orders, Any], BaseModel], model: type[BaseModel]) -> Callable[[web.Request], Any]:
+def _relying_party(
+    act: Callable[[Orders, Any], BaseModel], model: type[BaseModel]
+) -> Callable[[web.Request], Any]:
     async def handle(request: web.Request) -> web.Response:
         if not request.transport or not request.transport.get_extra_info("peercert"):
             return _rp_error(401, "unauthorized", "a relying-party certificate is required")
@@ -102,7 +111,9 @@ def _cancelled(orders: Orders, body: rp.OrderRequest) -> rp.CancelAnswer:
     return rp.CancelAnswer()
 
 
-def _phone(act: Callable[[Orders, web.Request, Any], BaseModel], model: type[BaseModel]) -> Callable[[web.Request], Any]:
+def _phone(
+    act: Callable[[Orders, web.Request, Any], BaseModel], model: type[BaseModel]
+) -> Callable[[web.Request], Any]:
     async def handle(request: web.Request) -> web.Response:
         try:
             body = await _read(request, model)
@@ -115,14 +126,18 @@ def _phone(act: Callable[[Orders, web.Request, Any], BaseModel], model: type[Bas
     return handle
 
 
-def _scan(orders: Orders, _request: web.Request, body: phone.PhoneScanRequest) -> phone.PhoneScanResult:
+def _scan(
+    orders: Orders, _request: web.Request, body: phone.PhoneScanRequest
+) -> phone.PhoneScanResult:
     order = orders.scan(body.qr_content, body.personal_identity_number)
     return phone.PhoneScanResult(order_ref=order.order_ref, hint_code=order.hint)
 
 
 def _decide(approve: bool) -> Callable[[Orders, web.Request, Any], BaseModel]:
     def act(orders: Orders, request: web.Request, body: phone.PhoneDecision) -> phone.PhoneResult:
-        order = orders.decide(request.match_info["orderRef"], body.personal_identity_number, approve=approve)
+        order = orders.decide(
+            request.match_info["orderRef"], body.personal_identity_number, approve=approve
+        )
         return phone.PhoneResult(order_ref=order.order_ref, status=order.status)
 
     return act
@@ -132,7 +147,9 @@ async def _identities(request: web.Request) -> web.Response:
     everyone = sorted(request.app[_ORDERS].identities.values(), key=lambda who: who.name)
     listed = phone.PhoneIdentities(
         identities=tuple(
-            phone.PhoneIdentity(personal_identity_number=who.personal_number, name=who.name, hsa_id=who.hsa_id)
+            phone.PhoneIdentity(
+                personal_identity_number=who.personal_number, name=who.name, hsa_id=who.hsa_id
+            )
             for who in everyone
         )
     )
@@ -148,7 +165,10 @@ def build_provider_app(orders: Orders) -> web.Application:
     app = web.Application(client_max_size=16 * 1024)
     app[_ORDERS] = orders
     app.router.add_post(rp.AUTH_PATH, _relying_party(_started, rp.AuthRequest))
-    app.router.add_post(rp.COLLECT_PATH, _relying_party(lambda o, b: _collected(o.collect(b.order_ref)), rp.OrderRequest))
+    app.router.add_post(
+        rp.COLLECT_PATH,
+        _relying_party(lambda o, b: _collected(o.collect(b.order_ref)), rp.OrderRequest),
+    )
     app.router.add_post(rp.CANCEL_PATH, _relying_party(_cancelled, rp.OrderRequest))
     app.router.add_get("/v1/phone/identities", _identities)
     app.router.add_post("/v1/phone/scan", _phone(_scan, phone.PhoneScanRequest))
@@ -161,7 +181,9 @@ def build_provider_app(orders: Orders) -> web.Application:
 class ProviderServer:
     """The simulator on its own event loop thread (in a test process, or in ``serve``)."""
 
-    def __init__(self, orders: Orders, tls: ssl.SSLContext, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, orders: Orders, tls: ssl.SSLContext, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.orders = orders
         self.tls = tls
         self.host = host
@@ -182,7 +204,9 @@ class ProviderServer:
         ready = threading.Event()
 
         async def begin() -> int:
-            self.runner = web.AppRunner(build_provider_app(self.orders), access_log=None, handle_signals=False)
+            self.runner = web.AppRunner(
+                build_provider_app(self.orders), access_log=None, handle_signals=False
+            )
             await self.runner.setup()
             site = web.TCPSite(self.runner, self.host, self.requested_port, ssl_context=self.tls)
             await site.start()

@@ -115,5 +115,7 @@ def test_a_revoked_kiosk_is_refused_at_its_next_request(served):
     with pytest.raises(KioskNotAccepted) as refused:
         client.poll_login(login.order_ref)  # the same keep-alive connection
     assert refused.value.code == "kiosk-revoked"
-    unknown = cardservice_cli("kiosk", "revoke", "kiosk-nobody", "--state-dir", str(served.state_dir))
+    unknown = cardservice_cli(
+        "kiosk", "revoke", "kiosk-nobody", "--state-dir", str(served.state_dir)
+    )
     assert unknown.returncode == 1 and "kiosk-nobody" in unknown.stderr

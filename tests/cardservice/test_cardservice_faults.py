@@ -58,7 +58,9 @@ def person(kiosk: int, round_: int) -> str:
     return f"19{kiosk:02d}0101{round_:04d}"
 
 
-def until_answered(session: requests.Session, method: str, url: str, **options: object) -> requests.Response:
+def until_answered(
+    session: requests.Session, method: str, url: str, **options: object
+) -> requests.Response:
     """Send the same request (the same Idempotency-Key) until the service answers it (bounded)."""
     for _ in range(2000):
         try:
@@ -82,11 +84,18 @@ class Kiosk(threading.Thread):
         self.session = requests.Session()
         self.session.trust_env = False
         self.session.verify = str(service.pki.service_ca)
-        self.session.cert = (str(service.pki.kiosk_cert(self.kiosk_id)), str(service.pki.kiosk_key(self.kiosk_id)))
+        self.session.cert = (
+            str(service.pki.kiosk_cert(self.kiosk_id)),
+            str(service.pki.kiosk_key(self.kiosk_id)),
+        )
 
     def post(self, path: str, body: dict, key: str) -> requests.Response:
         return until_answered(
-            self.session, "POST", self.service.url + path, json=body, headers={"Idempotency-Key": key}
+            self.session,
+            "POST",
+            self.service.url + path,
+            json=body,
+            headers={"Idempotency-Key": key},
         )
 
     def run(self) -> None:
@@ -120,7 +129,9 @@ class Kiosk(threading.Thread):
         if (self.index + round_) % 4 == 3:
             return  # this kiosk dies before it can report: the service must call it unknown
         unlock_id = next(iter(seen.unlock_ids))
-        reported = self.post(f"/v1/unlocks/{unlock_id}/outcome", {"result": "unlocked"}, str(uuid.uuid4()))
+        reported = self.post(
+            f"/v1/unlocks/{unlock_id}/outcome", {"result": "unlocked"}, str(uuid.uuid4())
+        )
         assert reported.status_code == 200, reported.text
         seen.reported = True
 
@@ -137,7 +148,8 @@ def world(tmp_path, smtp_sink):
         for round_ in range(ROUNDS):
             number = card_number(kiosk, round_)
             store.add_card(
-                Card(number, f"Holder {number}", "SE-1", person(kiosk, round_), f"{number}@example.org",
+                Card(number, f"Holder {number}", "SE-1", person(kiosk, round_),
+                     f"{number}@example.org",
                      "SITHS-EID-CARD-3", "puk", vault.seal(PUK, number))
             )  # fmt: skip
     store.close()
@@ -145,7 +157,9 @@ def world(tmp_path, smtp_sink):
     for kiosk in range(KIOSKS):
         for round_ in range(ROUNDS):
             orders.add_identity(person(kiosk, round_), "Holder", "SE-1")
-    provider = ProviderServer(orders, provider_tls_context(pki.service_cert, pki.service_key, pki.service_ca)).start()
+    provider = ProviderServer(
+        orders, provider_tls_context(pki.service_cert, pki.service_key, pki.service_ca)
+    ).start()
     extra = ["--outcome-timeout", "6", "--housekeeping-interval", "0.5", "--mail-retry", "1"]
     service = ServiceProcess(state, pki, provider.url, smtp_sink.port, extra)
     smtp_sink.clear()
@@ -174,7 +188,11 @@ def test_sigkill_under_load_loses_nothing_and_doubles_nothing(world, smtp_sink):
 
     def settled() -> bool:
         unlocks = records.unlocks()
-        return len(unlocks) == len(rounds) and all(u.outcome for u in unlocks) and not records.unsent_mail()
+        return (
+            len(unlocks) == len(rounds)
+            and all(u.outcome for u in unlocks)
+            and not records.unsent_mail()
+        )
 
     wait_for(settled, timeout=60, what="every outcome recorded and every e-mail sent")
     unlocks = {u.unlock_id: u for u in records.unlocks()}
@@ -191,7 +209,9 @@ def test_sigkill_under_load_loses_nothing_and_doubles_nothing(world, smtp_sink):
         expected = ("unlocked", "kiosk") if seen.reported else ("unknown", "timeout")
         assert (unlock.outcome, unlock.outcome_by) == expected
     outcome_rows = Counter(row["unlock_id"] for row in audit if row["event"].startswith("outcome-"))
-    issued_rows = Counter(row["unlock_id"] for row in audit if row["event"].startswith("credential-issued"))
+    issued_rows = Counter(
+        row["unlock_id"] for row in audit if row["event"].startswith("credential-issued")
+    )
     assert outcome_rows == Counter(set(unlocks)) == issued_rows
     # One e-mail per unlock: one Message-ID per holder; a re-delivery after a kill in the
     # instant between the SMTP server's "250" and our record is the same message.

@@ -54,7 +54,9 @@ NASTY = [
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -66,7 +68,9 @@ def bodies(draw, path: str) -> bytes:
         return json.dumps(draw(json_values)).encode()
     if kind == "mutated":
         body = dict(VALID.get(path, {}))
-        for name in draw(st.lists(st.sampled_from([*body, "extra"]), max_size=3)) if body else ["x"]:
+        for name in (
+            draw(st.lists(st.sampled_from([*body, "extra"]), max_size=3)) if body else ["x"]
+        ):
             body[name] = draw(json_values)
         return json.dumps(body).encode()
     if kind == "raw":
@@ -90,7 +94,9 @@ def fuzzed(tmp_path_factory, dev_pki, smtp_sink):
     from cardservice.service import ServiceConfig
     from tests.harness.cardservice import CardServiceHarness
 
-    harness = CardServiceHarness(tmp_path_factory.mktemp("fuzz"), dev_pki, smtp_sink, ServiceConfig())
+    harness = CardServiceHarness(
+        tmp_path_factory.mktemp("fuzz"), dev_pki, smtp_sink, ServiceConfig()
+    )
     harness.register(HOLDER)
     client = harness.client()
     login = client.start_login(HOLDER.card_number)

@@ -4,6 +4,7 @@ slow connections. Raw TLS sockets, so nothing between the test and the server ti
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import socket
@@ -49,7 +50,11 @@ def exchange(service, request: bytes) -> bytes:
 
 
 def statuses(received: bytes) -> list[int]:
-    return [int(line.split()[1]) for line in received.split(b"\r\n") if line.startswith((b"HTTP/1.1 ", b"HTTP/1.0 "))]
+    return [
+        int(line.split()[1])
+        for line in received.split(b"\r\n")
+        if line.startswith((b"HTTP/1.1 ", b"HTTP/1.0 "))
+    ]
 
 
 def problem_code(received: bytes) -> str:
@@ -130,9 +135,13 @@ def test_bad_json_is_a_400_problem(registered, body, why):
 
 
 def test_unknown_paths_and_methods_are_problem_documents(registered):
-    missing = exchange(registered, b"GET /v1/nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    missing = exchange(
+        registered, b"GET /v1/nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
     assert statuses(missing) == [404] and problem_code(missing) == "not-found"
-    wrong = exchange(registered, b"DELETE /v1/logins HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    wrong = exchange(
+        registered, b"DELETE /v1/logins HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
     assert statuses(wrong) == [405] and problem_code(wrong) == "method-not-allowed"
     garbage = exchange(registered, b"\x00\x01 nonsense\r\n\r\n")
     assert statuses(garbage) == [400] and problem_code(garbage) == "invalid-request"
@@ -145,7 +154,9 @@ def unlock_once(service) -> None:
     qr = QrAnimation(login.qr_prefix, login.qr_start_token, login.qr_start_secret)
     service.scan_and_approve(qr.current(), HOLDER.personal_identity_number)
     assert client.poll_login(login.order_ref).status == "complete"
-    credential = client.request_unlock(login.order_ref, HOLDER.card_number, "identification", UnlockKey())
+    credential = client.request_unlock(
+        login.order_ref, HOLDER.card_number, "identification", UnlockKey()
+    )
     client.report_outcome(credential.unlock_id, "unlocked")
     client.close()
 
@@ -164,7 +175,9 @@ def short_deadlines(tmp_path, dev_pki, smtp_sink):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(soft, 8192), hard), hard))
     limits = ServerLimits(handshake_timeout=3.0, header_timeout=3.0)
-    harness = CardServiceHarness(tmp_path / "cs", dev_pki, smtp_sink, ServiceConfig(), limits=limits)
+    harness = CardServiceHarness(
+        tmp_path / "cs", dev_pki, smtp_sink, ServiceConfig(), limits=limits
+    )
     harness.register(HOLDER)
     yield harness
     harness.stop()
@@ -181,10 +194,8 @@ def test_idle_and_slow_header_connections_do_not_stop_an_unlock(short_deadlines)
         line = b"GET /v1/health HTTP/1.1\r\nX-Slow: " + b"a" * 4000
         for byte in line:
             for sock in slow:
-                try:
+                with contextlib.suppress(OSError):
                     sock.sendall(bytes([byte]))
-                except OSError:
-                    pass
             if trickling.wait(0.2):
                 return
 
@@ -194,8 +205,16 @@ def test_idle_and_slow_header_connections_do_not_stop_an_unlock(short_deadlines)
         unlock_once(service)  # the 1,000 idle and 20 slow connections are all open meanwhile
         for sock in slow:
             sock.settimeout(0.05)
-        wait_for(lambda: all(closed_by_server(sock) for sock in slow), timeout=30, what="slow headers cut off")
-        wait_for(lambda: all(closed_by_server(sock) for sock in idle[:50]), timeout=30, what="idle dropped")
+        wait_for(
+            lambda: all(closed_by_server(sock) for sock in slow),
+            timeout=30,
+            what="slow headers cut off",
+        )
+        wait_for(
+            lambda: all(closed_by_server(sock) for sock in idle[:50]),
+            timeout=30,
+            what="idle dropped",
+        )
         assert sender.is_alive()  # the attacker was still sending when the server hung up
     finally:
         trickling.set()
@@ -207,7 +226,9 @@ def test_idle_and_slow_header_connections_do_not_stop_an_unlock(short_deadlines)
 
 def test_connections_over_the_cap_are_dropped_at_once(tmp_path, dev_pki, smtp_sink):
     limits = ServerLimits(max_connections=10, handshake_timeout=2.0)
-    harness = CardServiceHarness(tmp_path / "cs", dev_pki, smtp_sink, ServiceConfig(), limits=limits)
+    harness = CardServiceHarness(
+        tmp_path / "cs", dev_pki, smtp_sink, ServiceConfig(), limits=limits
+    )
     try:
         held = [socket.create_connection(("127.0.0.1", harness.server.port)) for _ in range(10)]
         wait_for(lambda: len(harness.server.guarded.connections) == 10, what="ten connections")

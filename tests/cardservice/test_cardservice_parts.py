@@ -1,4 +1,4 @@
-"""Smaller parts of the card service: QR frames, the e-mail outbox, the command line; the phone CLI."""
+"""Smaller parts: QR frames, the e-mail outbox, the simulated phone's command line."""
 
 from __future__ import annotations
 

@@ -85,7 +85,9 @@ def test_refusals_are_audited_and_counted(service):
     for _ in range(3):  # someone else approves on their own phone: an impersonation attempt
         login = approved_login(service, client, person=OTHER)
         with pytest.raises(NotCardOwner):
-            client.request_unlock(login.order_ref, HOLDER.card_number, "identification", UnlockKey())
+            client.request_unlock(
+                login.order_ref, HOLDER.card_number, "identification", UnlockKey()
+            )
     assert events(service).count("refused-not-owner") == 3
     with service.store.reading() as records:
         assert records.attempts_for_card(HOLDER.card_number, 0) == 3

@@ -81,9 +81,7 @@ class CardServiceHarness:
         self.vault = Vault.from_file(state_dir / "master.key")
         smtp_settings = SmtpSettings("127.0.0.1", smtp.port, "kiosk@example.org")
         self.mailer = Mailer(self.store, smtp_settings, poll_interval=0.05).start()
-        self.service = CardService(
-            self.store, self.vault, self.relying_party, config, self.clock
-        )
+        self.service = CardService(self.store, self.vault, self.relying_party, config, self.clock)
         tls = server_tls_context(pki.service_cert, pki.service_key, pki.device_ca)
         self.server = CardServiceServer(self.service, tls, limits=limits).start()
         self.store.add_kiosk(KIOSK_ID, KIOSK_LOCATION)

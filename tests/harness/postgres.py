@@ -1,4 +1,4 @@
-"""A private PostgreSQL cluster for the tests (Debian's ``postgresql`` package), started and stopped here.
+"""A private PostgreSQL cluster for the tests (Debian's ``postgresql``), started and stopped here.
 
 The cluster lives in a temporary folder, listens on a free loopback port (and a socket
 in that folder), trusts local connections, and belongs to an unprivileged user: the
@@ -24,9 +24,13 @@ SERVICE_ACCOUNT = "postgres"
 
 def postgres_bin() -> Path:
     """The newest installed PostgreSQL's programs."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name)
+    )
     if not found:
-        raise RuntimeError("PostgreSQL is not installed (Debian package postgresql; scripts/bootstrap)")
+        raise RuntimeError(
+            "PostgreSQL is not installed (Debian package postgresql; scripts/bootstrap)"
+        )
     return found[-1].parent
 
 
@@ -44,7 +48,9 @@ class PrivatePostgres:
         prefix: list[str] = []
         if os.geteuid() == 0:
             prefix = ["runuser", "-u", self.user, "--"]
-        result = subprocess.run([*prefix, *command], capture_output=True, text=True, timeout=120, check=False)
+        result = subprocess.run(
+            [*prefix, *command], capture_output=True, text=True, timeout=120, check=False
+        )
         if result.returncode != 0:
             raise RuntimeError(f"{Path(command[0]).name} failed: {result.stderr or result.stdout}")
 
@@ -55,10 +61,31 @@ class PrivatePostgres:
             account = pwd.getpwnam(self.user)
             os.chown(self.folder, account.pw_uid, account.pw_gid)
             self.folder.chmod(0o700)
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8")
-        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c fsync=on -c max_connections=200"
         self._run(
-            str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.folder / "log"), "-w", "start"
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+        )
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder}"
+            " -c fsync=on -c max_connections=200"
+        )
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.folder / "log"),
+            "-w",
+            "start",
         )
         return self
 
@@ -78,6 +105,8 @@ class PrivatePostgres:
         import psycopg
 
         name = f"test_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True) as db:
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
+        ) as db:
             db.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)

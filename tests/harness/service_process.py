@@ -1,4 +1,4 @@
-"""``kiosk-cardservice serve`` as a real process, for tests that look at it from outside or kill it."""
+"""``kiosk-cardservice serve`` as a real process, for tests that watch or kill it."""
 
 from __future__ import annotations
 
