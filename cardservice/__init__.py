@@ -1,9 +1,11 @@
-"""The reference card service, with a simulated Mobilt SITHS identity provider and phone.
+"""The reference card service: docs/cardservice-api.md over HTTPS with mutual TLS.
 
-It implements docs/cardservice-api.md over HTTPS with mutual TLS; its state is in SQLite.
-
-Layers: :mod:`cardservice.service` decides (no HTTP), :mod:`cardservice.phone` is the
-simulated phone's side, :mod:`cardservice.store` keeps state, :mod:`cardservice.http_server`
-speaks HTTPS, :mod:`cardservice.mailer` e-mails. Bodies are the shared API models of
-:mod:`protocol.cardservice_api`.
+Layers: :mod:`cardservice.service` (with :mod:`~cardservice.logins` and
+:mod:`~cardservice.outcome_operations`) decides, without HTTP; :mod:`cardservice.store`
+and :mod:`cardservice.records` keep state in SQLite or PostgreSQL, one transaction per
+change; :mod:`cardservice.http_app` and :mod:`cardservice.http_server` speak HTTPS;
+:mod:`cardservice.identity_provider` reaches the identity provider as a relying party;
+:mod:`cardservice.notices` and :mod:`cardservice.mailer` write and send the holder's
+e-mail. Bodies are the shared API models of :mod:`protocol.cardservice_api`. There is no
+simulator here: that is :mod:`sim.identity_provider`, a process of its own.
 """

@@ -1,26 +1,32 @@
-"""``kiosk-cardservice``: run the reference card service, register kiosks and cards, be a phone."""
+"""``kiosk-cardservice``: run the reference card service; register and revoke kiosks, cards."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import logging
+import os
 import signal
-import sqlite3
 import ssl
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import requests
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
+from cardservice.housekeeping import HOUSEKEEPING_INTERVAL, Housekeeper
+from cardservice.http_app import ServerLimits
 from cardservice.http_server import CardServiceServer, server_tls_context
-from cardservice.mailer import MAIL_RETRY_INTERVAL, Mailer
+from cardservice.identity_provider import ProviderSettings, RelyingPartyClient
+from cardservice.mailer import MAIL_RETRY_INTERVAL, Mailer, SmtpSettings
+from cardservice.migrations import MigrationError
+from cardservice.notices import Notices
+from cardservice.records import Card
 from cardservice.service import CardService, ServiceConfig
-from cardservice.store import Card, Store
+from cardservice.store import Store, private_folder
 from cardservice.vault import Vault, VaultError
 from protocol.admin_key import ADMIN_KEY_LENGTH
 from protocol.card_rules import PUK_LENGTH, is_puk_format
@@ -30,10 +36,19 @@ DB_NAME = "cardservice.sqlite3"
 KEY_NAME = "master.key"
 
 
-def open_state(state_dir: Path) -> tuple[Store, Vault]:
-    """The database and the vault in a state directory (created on first use)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    return Store(state_dir / DB_NAME), Vault.from_file(state_dir / KEY_NAME)
+#: The database URL when --database is not given (PostgreSQL URLs carry a password).
+DATABASE_VARIABLE = "KIOSK_CARDSERVICE_DATABASE"
+
+
+def open_state(state_dir: Path, database: str | None = None) -> tuple[Store, Vault]:
+    """The database (SQLite in the state folder unless a URL is given) and the vault.
+
+    The folder is 0700 and every file in it 0600: they hold personal identity numbers
+    and the master key.
+    """
+    private_folder(state_dir)
+    url = database or os.environ.get(DATABASE_VARIABLE) or state_dir / DB_NAME
+    return Store(url), Vault.from_file(state_dir / KEY_NAME)
 
 
 def _wire_value(kind: object, what: str) -> Callable[[str], str]:
@@ -56,28 +71,54 @@ def _smtp(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _serve(args: argparse.Namespace) -> int:
-    store, vault = open_state(args.state_dir)
-    mailer = (
-        Mailer(store, *args.smtp, args.sender, retry_interval=args.mail_retry).start()
-        if args.smtp
-        else None
-    )
-    config = ServiceConfig(login_ttl=args.login_ttl)
-    service = CardService(store, vault, mailer, config)
+def _tls_files(what: str, load: Callable[[], ssl.SSLContext], *files: Path) -> ssl.SSLContext:
     try:
-        tls = server_tls_context(args.cert, args.key, args.client_ca)
+        return load()
     except (OSError, ssl.SSLError) as error:
-        files = f"--cert {args.cert}, --key {args.key}, --client-ca {args.client_ca}"
-        raise OSError(f"cannot load the TLS files ({files}): {error}") from None
-    server = CardServiceServer(service, tls, args.host, args.port).start()
+        names = ", ".join(str(f) for f in files)
+        raise OSError(f"cannot load the {what} TLS files ({names}): {error}") from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    store, vault = open_state(args.state_dir, args.database)
+    provider = ProviderSettings(args.idp_url, args.idp_ca, args.idp_cert, args.idp_key)
+    _tls_files(
+        "identity provider",
+        lambda: ssl.create_default_context(cafile=str(args.idp_ca)),
+        args.idp_ca,
+    ).load_cert_chain(args.idp_cert, args.idp_key)
+    config = ServiceConfig(login_ttl=args.login_ttl, outcome_timeout=args.outcome_timeout)
+    sender_domain = args.sender.rpartition("@")[2].strip("<> ") or "siths-kiosk.example"
+    service = CardService(
+        store, vault, RelyingPartyClient(provider), config, notices=Notices(sender_domain)
+    )
+    tls = _tls_files(
+        "server",
+        lambda: server_tls_context(args.cert, args.key, args.client_ca),
+        args.cert,
+        args.key,
+        args.client_ca,
+    )
+    limits = ServerLimits(
+        max_connections=args.max_connections,
+        header_timeout=args.header_timeout,
+        workers=args.workers,
+    )
+    mailer = None
+    if args.smtp:
+        smtp = SmtpSettings(
+            *args.smtp, args.sender, ca_file=args.smtp_ca, require_tls=args.smtp_require_tls
+        )
+        mailer = Mailer(store, smtp, retry_interval=args.mail_retry).start()
+    housekeeper = Housekeeper(service, args.housekeeping_interval).start()
+    server = CardServiceServer(service, tls, args.host, args.port, limits).start()
     print(f"card service listening on https://{args.host}:{server.port}", flush=True)
-    print(f"simulated phone page: https://{args.host}:{server.port}/phone", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
     server.stop()
+    housekeeper.stop()
     if mailer is not None:
         mailer.stop()
     store.close()
@@ -85,7 +126,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _add_card(args: argparse.Namespace) -> int:
-    store, vault = open_state(args.state_dir)
+    store, vault = open_state(args.state_dir, args.database)
     prompt = "PUK: " if args.mechanism == "puk" else "Administration key (hex): "
     secret_text = getpass.getpass(prompt) if sys.stdin.isatty() else sys.stdin.readline().strip()
     if args.mechanism == "puk":
@@ -121,31 +162,6 @@ def _add_card(args: argparse.Namespace) -> int:
     return 0
 
 
-def _phone(args: argparse.Namespace) -> int:
-    session = requests.Session()
-    session.trust_env = False  # trust only the given CA
-    session.verify = str(args.ca)
-    person = {"personalIdentityNumber": args.identity}
-    try:
-        scan = session.post(
-            f"{args.url}/v1/phone/scan", json={"qrContent": args.qr, **person}, timeout=10
-        )
-        if scan.status_code != 200:
-            print(f"scan refused: {scan.json().get('code')}", file=sys.stderr)
-            return 1
-        order_ref = scan.json()["orderRef"]
-        verb = "decline" if args.decline else "approve"
-        decision = session.post(f"{args.url}/v1/phone/{order_ref}/{verb}", json=person, timeout=10)
-    except (requests.RequestException, OSError, ValueError, KeyError) as error:
-        print(f"phone: the card service did not answer properly: {error}", file=sys.stderr)
-        return 3
-    if decision.status_code != 200:
-        print(f"{verb} refused: {decision.json().get('code')}", file=sys.stderr)
-        return 1
-    print(json.dumps(decision.json()))
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(prog="kiosk-cardservice", description=__doc__)
@@ -153,7 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     def with_state(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sub.add_argument("--state-dir", type=Path, required=True, help="database and master key")
+        sub.add_argument("--state-dir", type=Path, required=True, help="master key (and SQLite)")
+        sub.add_argument(
+            "--database",
+            help=f"database URL (postgresql+psycopg://...; default: SQLite in the state folder,"
+            f" or ${DATABASE_VARIABLE})",
+        )
         return sub
 
     serve = with_state(commands.add_parser("serve", help="run the HTTPS service"))
@@ -162,7 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--cert", type=Path, required=True, help="server certificate (PEM)")
     serve.add_argument("--key", type=Path, required=True, help="server private key (PEM)")
     serve.add_argument("--client-ca", type=Path, required=True, help="kiosk device CA (PEM)")
+    serve.add_argument("--idp-url", required=True, help="identity provider's RP API base URL")
+    serve.add_argument("--idp-ca", type=Path, required=True, help="identity provider's CA (PEM)")
+    serve.add_argument("--idp-cert", type=Path, required=True, help="our RP client certificate")
+    serve.add_argument("--idp-key", type=Path, required=True, help="our RP client key")
     serve.add_argument("--smtp", type=_smtp, help="SMTP server HOST:PORT for holder e-mail")
+    serve.add_argument("--smtp-ca", type=Path, help="CA of the SMTP server's STARTTLS certificate")
+    serve.add_argument(
+        "--smtp-require-tls", action="store_true", help="refuse SMTP servers without STARTTLS"
+    )
     serve.add_argument("--sender", default="SITHS-kiosk <no-reply@siths-kiosk.example>")
     serve.add_argument(
         "--login-ttl",
@@ -171,15 +200,48 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a login may take (default %(default)s)",
     )
     serve.add_argument(
+        "--outcome-timeout",
+        type=float,
+        default=ServiceConfig.outcome_timeout,
+        help="seconds after a credential before a missing outcome is called unknown"
+        " (default %(default)s)",
+    )
+    serve.add_argument(
         "--mail-retry",
         type=float,
         default=MAIL_RETRY_INTERVAL,
         help="seconds between e-mail retries (default %(default)s)",
     )
+    serve.add_argument(
+        "--housekeeping-interval",
+        type=float,
+        default=HOUSEKEEPING_INTERVAL,
+        help="seconds between looks for overdue outcomes (default %(default)s)",
+    )
+    serve.add_argument(
+        "--max-connections", type=int, default=ServerLimits.max_connections, help="open connections"
+    )
+    serve.add_argument(
+        "--header-timeout",
+        type=float,
+        default=ServerLimits.header_timeout,
+        help="seconds for a request's headers (default %(default)s)",
+    )
+    serve.add_argument(
+        "--workers", type=int, default=ServerLimits.workers, help="threads for requests"
+    )
 
-    kiosk = with_state(commands.add_parser("add-kiosk", help="register a kiosk"))
-    kiosk.add_argument("kiosk_id", help="the common name in the kiosk's device certificate")
-    kiosk.add_argument("--location", required=True, help="where it stands (goes in e-mails)")
+    with_state(commands.add_parser("migrate", help="bring the database to this version's schema"))
+
+    add_kiosk = with_state(commands.add_parser("add-kiosk", help="register a kiosk"))
+    add_kiosk.add_argument("kiosk_id", help="the common name in the kiosk's device certificate")
+    add_kiosk.add_argument("--location", required=True, help="where it stands (goes in e-mails)")
+
+    kiosk = commands.add_parser("kiosk", help="list or revoke kiosks")
+    kiosk_commands = kiosk.add_subparsers(dest="kiosk_command", required=True)
+    revoke = with_state(kiosk_commands.add_parser("revoke", help="refuse a kiosk from now on"))
+    revoke.add_argument("kiosk_id")
+    with_state(kiosk_commands.add_parser("list", help="every registered kiosk"))
 
     card = with_state(
         commands.add_parser("add-card", help="register a card (secret read from stdin)")
@@ -198,25 +260,14 @@ def build_parser() -> argparse.ArgumentParser:
     card.add_argument("--product-code", default="SITHS-EID-CARD-3")
     card.add_argument("--mechanism", choices=("puk", "admin-key"), default="puk")
 
-    identity = with_state(commands.add_parser("add-identity", help="a phone test identity"))
-    identity.add_argument("personal_identity_number")
-    identity.add_argument("--name", required=True)
-    identity.add_argument("--hsa-id")
-
     maintenance = with_state(commands.add_parser("maintenance", help="refuse kiosks (on/off)"))
     maintenance.add_argument("state", choices=("on", "off"))
-
-    phone = commands.add_parser("phone", help="the command-line simulated phone")
-    phone.add_argument("--url", required=True, help="card service base URL")
-    phone.add_argument("--ca", type=Path, required=True, help="the service's CA (PEM)")
-    phone.add_argument("--qr", required=True, help="the QR content read off the kiosk screen")
-    phone.add_argument("--identity", required=True, help="personal identity number to log in as")
-    phone.add_argument("--decline", action="store_true", help="decline instead of approving")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point."""
+    os.umask(0o077)  # whatever this process creates is its owner's alone
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -224,10 +275,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return _run(args)
-    except (OSError, sqlite3.Error, ssl.SSLError, VaultError) as error:
+    except (OSError, SQLAlchemyError, ssl.SSLError, VaultError, MigrationError) as error:
         # A missing certificate, an unwritable state folder, a broken database: say which.
-        print(f"kiosk-cardservice {args.command}: {error}", file=sys.stderr)
+        print(f"kiosk-cardservice {args.command}: {_one_line(error)}", file=sys.stderr)
         return 1
+
+
+def _one_line(error: BaseException) -> str:
+    if isinstance(error, SQLAlchemyError):
+        return f"the database cannot be used: {str(error).splitlines()[0]}"
+    return str(error)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -235,17 +292,31 @@ def _run(args: argparse.Namespace) -> int:
         return _serve(args)
     if args.command == "add-card":
         return _add_card(args)
-    if args.command == "phone":
-        return _phone(args)
-    store, _vault = open_state(args.state_dir)
+    store, _vault = open_state(args.state_dir, args.database)
+    try:
+        return _registry(args, store)
+    finally:
+        store.close()
+
+
+def _registry(args: argparse.Namespace, store: Store) -> int:
     if args.command == "add-kiosk":
         store.add_kiosk(args.kiosk_id, args.location)
         print(f"registered kiosk {args.kiosk_id} at {args.location}")
-    elif args.command == "add-identity":
-        store.add_identity(args.personal_identity_number, args.name, args.hsa_id)
+    elif args.command == "kiosk" and args.kiosk_command == "revoke":
+        if not store.revoke_kiosk(args.kiosk_id, time.time()):
+            print(f"kiosk-cardservice: no kiosk {args.kiosk_id!r} is registered", file=sys.stderr)
+            return 1
+        print(f"revoked kiosk {args.kiosk_id}: refused from its next request on")
+    elif args.command == "kiosk":
+        for kiosk in store.kiosks():
+            state = "revoked" if kiosk.revoked_at is not None else "active"
+            print(f"{kiosk.kiosk_id}\t{state}\t{kiosk.location}")
     elif args.command == "maintenance":
         store.set_setting("maintenance", args.state)
         print(f"maintenance {args.state}")
+    elif args.command == "migrate":
+        print("the database is at this version's schema")
     return 0
 
 

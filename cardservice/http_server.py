@@ -1,67 +1,41 @@
-"""HTTPS with mutual TLS for the card service, on the standard library's HTTP server.
+"""HTTPS with mutual TLS for the card service, on aiohttp, with limits an open port needs.
 
-Why the standard library: the reference service has a dozen routes and needs
-the peer certificate of each connection, which ``ssl`` gives directly; a
-framework would add a dependency without removing code that matters. The TLS
-handshake runs on the connection's own thread, so a slow client cannot stall
-the accept loop.
+Why not aiohttp's own site classes: they cannot bound the number of connections, and
+they start TLS before the application sees a connection. Here every accepted TCP
+connection is counted first (over ``max_connections`` it is dropped at once), then
+TLS is started with a handshake deadline, then aiohttp's HTTP/1.1 parser (llhttp,
+strict) takes the connection. aiohttp's keep-alive timer, which partial data does not
+reset, is the header deadline: a connection that has not sent a complete request head
+within ``header_timeout`` of connecting, or of its previous answer, is closed, so
+idle and slow-header connections cost little and not for long.
 
-The server asks every client for a certificate (``CERT_OPTIONAL``, so the
-phone page works without one) and verifies it against the kiosk device CA;
-kiosk routes refuse a connection without one (``client-certificate-required``).
+The server asks every client for a certificate (``CERT_OPTIONAL``, so ``/v1/health``
+works without one) and verifies it against the kiosk device CA; kiosk routes refuse a
+connection without one (``client-certificate-required``). Errors aiohttp answers
+itself (a malformed request line, an oversized header) are problem documents too.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import contextlib
 import logging
 import socket
-import sqlite3
 import ssl
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
-from cardservice.phone import PhoneSimulator
-from cardservice.phone_page import PHONE_PAGE
+from cardservice.answers import Answer
+from cardservice.http_app import ServerLimits, build_app, problem_response
 from cardservice.problems import Problem
 from cardservice.service import CardService
-from protocol import cardservice_api as api
 from protocol.problems import ProblemCode
 
 log = logging.getLogger(__name__)
-
-MAX_BODY = 64 * 1024
-HANDSHAKE_TIMEOUT = 10.0
-REQUEST_TIMEOUT = 30.0
-
-
-@dataclass(frozen=True)
-class Call:
-    """One request as a route sees it: path segments, decoded JSON body, calling kiosk."""
-
-    parts: list[str]
-    body: object
-    kiosk: str = ""
-
-
-@dataclass(frozen=True)
-class Route:
-    """What answers a method and path.
-
-    The operation, its success status, and whether it is a kiosk call (device
-    certificate required, ``Idempotency-Key`` honoured).
-    """
-
-    answer: Callable[[CardServiceHTTPServer, Call], BaseModel]
-    status: int
-    kiosk: bool
 
 
 def server_tls_context(cert: Path, key: Path, client_ca: Path) -> ssl.SSLContext:
@@ -74,253 +48,222 @@ def server_tls_context(cert: Path, key: Path, client_ca: Path) -> ssl.SSLContext
     return context
 
 
-class CardServiceHandler(BaseHTTPRequestHandler):
-    """One HTTPS connection."""
+class _ProblemRequestHandler(RequestHandler):
+    """aiohttp's connection handler, answering its own errors as problem documents."""
 
-    server: CardServiceHTTPServer
-    protocol_version = "HTTP/1.1"
-
-    def setup(self) -> None:
-        """Finish the TLS handshake here, on this connection's thread."""
-        self.request.settimeout(HANDSHAKE_TIMEOUT)
-        try:
-            self.request.do_handshake()
-        except (ssl.SSLError, OSError) as error:
-            log.info("TLS handshake with %s failed: %s", self.client_address[0], error)
-            self.handshake_failed = True
+    def handle_error(
+        self,
+        request: object,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        code = {
+            400: ProblemCode.INVALID_REQUEST,
+            413: ProblemCode.REQUEST_TOO_LARGE,
+            431: ProblemCode.REQUEST_TOO_LARGE,
+        }.get(status, ProblemCode.INTERNAL_ERROR)
+        if code is ProblemCode.INTERNAL_ERROR:
+            log.error("internal error: %r", exc)
         else:
-            self.handshake_failed = False
-            self.request.settimeout(REQUEST_TIMEOUT)
-        super().setup()
+            log.info("refused a malformed request (HTTP %d): %s", status, message or exc)
+        detail = (
+            "the request is not well-formed HTTP/1.1"
+            if code is ProblemCode.INVALID_REQUEST
+            else None
+        )
+        return problem_response(Answer.refusal(Problem(code, detail)), close=True)
 
-    def handle(self) -> None:
-        """Serve requests unless the handshake failed."""
-        if not self.handshake_failed:
-            super().handle()
 
-    def log_message(self, format: str, *args: object) -> None:
-        """Route the access log to logging (never stdout)."""
-        log.debug("%s %s", self.client_address[0], format % args)
+class _Connection(asyncio.Protocol):
+    """One TCP connection: counted, then TLS with a deadline, then handed to aiohttp."""
 
-    # -- plumbing ----------------------------------------------------------------------
+    def __init__(self, server: GuardedServer) -> None:
+        self.server = server
+        self.inner: RequestHandler | None = None
+        self.raw: asyncio.BaseTransport | None = None
+        self.counted = False
+        self.task: asyncio.Future[None] | None = None
+        self.early: list[bytes] = []
 
-    def kiosk_id(self) -> str:
-        """The calling kiosk, from its verified client certificate."""
-        certificate = self.request.getpeercert()
-        if not certificate:
-            raise Problem(ProblemCode.CLIENT_CERTIFICATE_REQUIRED)
-        for rdn in certificate.get("subject", ()):
-            for name, value in rdn:
-                if name == "commonName":
-                    return str(value)
-        raise Problem(ProblemCode.CLIENT_CERTIFICATE_REQUIRED, "the certificate has no common name")
-
-    def _read_json(self) -> object:
-        """The decoded JSON body (the operation validates it against its API model)."""
-        length_text = self.headers.get("Content-Length", "0")
-        try:
-            length = int(length_text)
-        except ValueError:
-            raise Problem(ProblemCode.INVALID_REQUEST, "bad Content-Length") from None
-        if length > MAX_BODY or length < 0:
-            raise Problem(ProblemCode.INVALID_REQUEST, "request body too large")
-        raw = self.rfile.read(length) if length else b"{}"
-        try:
-            return json.loads(raw or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            raise Problem(ProblemCode.INVALID_REQUEST, "the body is not JSON") from None
-
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _send_json(self, status: int, payload: dict[str, object], problem: bool = False) -> None:
-        content_type = "application/problem+json" if problem else "application/json"
-        self._send(status, json.dumps(payload).encode(), content_type)
-
-    def _send_problem(self, problem: Problem) -> None:
-        self._send_json(problem.status, api.to_wire(problem.to_model()), problem=True)
-
-    def _dispatch(self, method: str) -> None:
-        path = urlsplit(self.path).path
-        parts = [unquote(p) for p in path.strip("/").split("/") if p]
-        if method == "GET" and parts == ["phone"]:
-            self._send(200, PHONE_PAGE.encode(), "text/html; charset=utf-8")
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.raw = transport
+        if len(self.server.connections) >= self.server.limits.max_connections:
+            transport.abort()
             return
-        try:
-            body = self._read_json() if method == "POST" else {}
-            route = self._route(method, parts)
-            if route is None:
-                # Not an operation of the API, so not one of its problem codes either.
-                self._send_json(404, {"title": "Not found", "status": 404}, problem=True)
-                return
-            call = Call(parts, body, self.kiosk_id() if route.kiosk else "")
-            key = self.headers.get("Idempotency-Key")
-            if route.kiosk and method == "POST" and key:
-                self._idempotent(key, f"{method} {path}", route, call)
-                return
-            self._send_json(route.status, api.to_wire(route.answer(self.server, call)))
-        except Problem as problem:
-            self._send_problem(problem)
-        except sqlite3.Error as error:
-            # Disk full, read-only or locked database: refuse cleanly, keep serving.
-            log.error("storage failure on %s %s: %s", method, path, error)
-            self._send_problem(
-                Problem(ProblemCode.STORAGE_UNAVAILABLE, "the service's database cannot be written")
-            )
-        except Exception:
-            log.exception("internal error on %s %s", method, path)
-            self._send_json(500, {"title": "Internal error", "status": 500}, problem=True)
+        self.server.connections.add(self)
+        self.counted = True
+        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.task = asyncio.ensure_future(self._handshake(transport))
 
-    def _idempotent(self, key: str, request: str, route: Route, call: Call) -> None:
-        """Answer a kiosk POST once per (kiosk, key); a repeat gets the first answer again."""
-        store = self.server.service.store
-        kiosk = call.kiosk
-        with self.server.idempotency_lock:
-            seen = store.remembered_response(kiosk, key)
-            if seen is not None:
-                if seen["request"] != request:
-                    raise Problem(
-                        ProblemCode.INVALID_REQUEST, "Idempotency-Key reused for another request"
-                    )
-                problem = seen["status"] >= 400
-                self._send(
-                    seen["status"],
-                    seen["body"].encode(),
-                    "application/problem+json" if problem else "application/json",
-                )
-                return
-            try:
-                answer = route.answer(self.server, call)
-                answer_status, problem = route.status, False
-            except Problem as refusal:
-                answer, answer_status, problem = refusal.to_model(), refusal.status, True
-            text = json.dumps(api.to_wire(answer))
-            if answer_status < 500:
-                store.remember_response(
-                    kiosk, key, request, answer_status, text, self.server.service.clock()
-                )
-        self._send(
-            answer_status,
-            text.encode(),
-            "application/problem+json" if problem else "application/json",
+    async def _handshake(self, transport: asyncio.BaseTransport) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            tls = await loop.start_tls(
+                transport,  # type: ignore[arg-type]
+                self,
+                self.server.tls,
+                server_side=True,
+                ssl_handshake_timeout=self.server.limits.handshake_timeout,
+            )
+        except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as error:
+            log.debug("TLS handshake failed: %s", error)
+            transport.abort()
+            self._forget()
+            return
+        if tls is None or tls.is_closing():
+            self._forget()
+            return
+        inner = self.server.new_handler()
+        inner.connection_made(tls)
+        self.inner = inner
+        early, self.early = self.early, []
+        for data in early:  # what came with the end of the handshake, before this ran
+            inner.data_received(data)
+
+    def _forget(self) -> None:
+        if self.counted:
+            self.counted = False
+            self.server.connections.discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.inner is not None:
+            self.inner.data_received(data)
+        elif sum(map(len, self.early)) < self.server.limits.max_body:
+            self.early.append(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received() if self.inner is not None else None
+
+    def pause_writing(self) -> None:
+        if self.inner is not None:
+            self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.inner is not None:
+            self.inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._forget()
+        if self.inner is not None:
+            self.inner.connection_lost(exc)
+
+    def abort(self) -> None:
+        """Drop the connection (shutdown)."""
+        if self.raw is not None:
+            self.raw.abort()
+
+
+class GuardedServer:
+    """The listening socket and its connections, on one event loop."""
+
+    def __init__(self, app: web.Application, tls: ssl.SSLContext, limits: ServerLimits) -> None:
+        self.app = app
+        self.tls = tls
+        self.limits = limits
+        self.connections: set[_Connection] = set()
+        self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._server: asyncio.Server | None = None
+
+    def new_handler(self) -> RequestHandler:
+        """The HTTP handler of one connection; its keep-alive timer is the header deadline."""
+        return _ProblemRequestHandler(
+            self.runner.server,  # type: ignore[arg-type]
+            loop=asyncio.get_running_loop(),
+            keepalive_timeout=self.limits.header_timeout,
+            max_line_size=4096,
+            max_field_size=4096,
+            max_headers=64,
+            lingering_time=0,
         )
 
-    def _route(self, method: str, parts: list[str]) -> Route | None:
-        """The route for a method and path, or ``None`` when the API has no such operation."""
-        match method, parts:
-            case "GET", ["v1", "health"]:
-                return Route(lambda server, call: server.service.health(), 200, kiosk=False)
-            case "POST", ["v1", "logins"]:
-                return Route(
-                    lambda server, call: server.service.start_login(call.kiosk, call.body),
-                    201,
-                    kiosk=True,
-                )
-            case "GET", ["v1", "logins", order_ref]:
-                return Route(
-                    lambda server, call: server.service.login_status(call.kiosk, order_ref),
-                    200,
-                    kiosk=True,
-                )
-            case "POST", ["v1", "logins", order_ref, "cancel"]:
-                return Route(
-                    lambda server, call: server.service.cancel_login(call.kiosk, order_ref),
-                    200,
-                    kiosk=True,
-                )
-            case "POST", ["v1", "unlocks"]:
-                return Route(
-                    lambda server, call: server.service.request_unlock(call.kiosk, call.body),
-                    201,
-                    kiosk=True,
-                )
-            case "POST", ["v1", "unlocks", unlock_id, "outcome"]:
-                return Route(
-                    lambda server, call: server.service.report_outcome(
-                        call.kiosk, unlock_id, call.body
-                    ),
-                    200,
-                    kiosk=True,
-                )
-            case "GET", ["v1", "phone", "identities"]:
-                return Route(lambda server, call: server.phone.identities(), 200, kiosk=False)
-            case "POST", ["v1", "phone", "scan"]:
-                return Route(lambda server, call: server.phone.scan(call.body), 200, kiosk=False)
-            case "POST", ["v1", "phone", order_ref, "approve" | "decline" as verb]:
-                return Route(
-                    lambda server, call: server.phone.decide(
-                        order_ref, call.body, approve=verb == "approve"
-                    ),
-                    200,
-                    kiosk=False,
-                )
-        return None
+    async def start(self, host: str, port: int) -> int:
+        """Listen; the bound port."""
+        await self.runner.setup()
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _Connection(self), host, port, backlog=self.limits.backlog, reuse_address=True
+        )
+        return int(self._server.sockets[0].getsockname()[1])
 
-    def do_GET(self) -> None:
-        """GET routes."""
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        """POST routes."""
-        self._dispatch("POST")
-
-
-class CardServiceHTTPServer(ThreadingHTTPServer):
-    """The threaded HTTPS server; TLS is wrapped per connection, handshaken per thread."""
-
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], service: CardService, tls: ssl.SSLContext) -> None:
-        self.service = service
-        self.phone = PhoneSimulator(service)
-        self.tls = tls
-        self.idempotency_lock = threading.Lock()
-        super().__init__(address, CardServiceHandler)
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        """Accept, and wrap without handshaking (the handler thread does that)."""
-        sock, address = self.socket.accept()
-        # Headers and body go out in separate writes; without this, Nagle's
-        # algorithm holds the body for the client's delayed ACK (40 ms a request).
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+    async def stop(self) -> None:
+        """Stop listening and drop every connection."""
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self.connections):
+            connection.abort()
+        with contextlib.suppress(Exception):
+            await self.runner.cleanup()
 
 
 class CardServiceServer:
-    """Start and stop the HTTPS server on a background thread (tests, demo)."""
+    """The server on its own event loop thread (the command line, the tests, the demo)."""
 
     def __init__(
-        self, service: CardService, tls: ssl.SSLContext, host: str = "127.0.0.1", port: int = 0
+        self,
+        service: CardService,
+        tls: ssl.SSLContext,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        limits: ServerLimits | None = None,
     ) -> None:
-        self.httpd = CardServiceHTTPServer((host, port), service, tls)
+        self.limits = limits or ServerLimits()
+        self.pool = ThreadPoolExecutor(self.limits.workers, thread_name_prefix="cardservice")
+        self.service = service
+        self.tls = tls
+        self.host = host
+        self.requested_port = port
+        self.port = 0
+        self.loop = asyncio.new_event_loop()
         self.thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        """The bound port."""
-        return int(self.httpd.server_address[1])
+        self.guarded: GuardedServer | None = None
 
     @property
     def url(self) -> str:
         """Base URL."""
-        return f"https://127.0.0.1:{self.port}"
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"https://{host}:{self.port}"
 
     def start(self) -> CardServiceServer:
-        """Serve on a daemon thread."""
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, name="cardservice-http", daemon=True
-        )
+        """Listen now (errors such as a port in use are raised here), serve on a daemon thread."""
+        ready: list[BaseException | int] = []
+        started = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+
+            async def begin() -> None:
+                self.guarded = GuardedServer(
+                    build_app(self.service, self.limits, self.pool), self.tls, self.limits
+                )
+                ready.append(await self.guarded.start(self.host, self.requested_port))
+
+            try:
+                self.loop.run_until_complete(begin())
+            except BaseException as error:  # reported to start()'s caller
+                ready.append(error)
+                started.set()
+                return
+            started.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, name="cardservice-http", daemon=True)
         self.thread.start()
+        started.wait()
+        if isinstance(ready[0], BaseException):
+            raise ready[0]
+        self.port = ready[0]
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        if self.thread is not None:
-            self.thread.join(5)
+        """Stop serving, drop connections, close the socket."""
+        if self.thread is None:
+            return
+        if self.guarded is not None:
+            future = asyncio.run_coroutine_threadsafe(self.guarded.stop(), self.loop)
+            with contextlib.suppress(Exception):
+                future.result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.thread = None
+        self.pool.shutdown(wait=False, cancel_futures=True)

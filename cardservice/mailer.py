@@ -1,131 +1,191 @@
-"""E-mail to the holder after every unlock attempt, through a durable outbox.
+"""Sends the holder's e-mails from the outbox: once each, with retries, over STARTTLS when offered.
 
-:func:`compose_unlock_notice` is pure (Swedish first, then English). The
-:class:`Mailer` puts every message in the SQLite outbox first and then tries
-to hand it to the SMTP server; a message the server did not take stays in the
-outbox and is retried, so an SMTP outage loses nothing.
+The messages were queued by :mod:`cardservice.notices` in the same transaction as the
+outcome they tell of. This worker hands each to the SMTP server and records that it
+did in one step: the message's row is updated (and so locked) before the closing dot
+of DATA is sent and committed as soon as the server's "250" is read, so several
+instances never both deliver it, and a crash before the dot leaves it unsent (the
+server discards a message without its dot). Only a crash in the instant between the
+server's "250" and our commit sends it again, with the same Message-ID and Date: at
+least once, and a repeat is the same message, which mail systems show once. A
+message the server refused is tried again after ``retry_interval``.
+
+TLS: when the server offers STARTTLS it is used, with the server's certificate checked
+(against ``ca_file``, else the system's CAs); a failed check leaves the message in the
+outbox rather than sending it in clear. ``require_tls`` refuses servers without STARTTLS.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import email.utils
 import logging
+import re
 import smtplib
+import ssl
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email import policy
 from email.message import EmailMessage
-from zoneinfo import ZoneInfo
+from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from cardservice.records import Mail
 from cardservice.store import Store
-from protocol.reasons import Outcome, outcome_text
 
 log = logging.getLogger(__name__)
 
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
-#: Seconds between attempts to hand the outbox to the SMTP server.
+#: Seconds between attempts to send a message the SMTP server did not take.
 MAIL_RETRY_INTERVAL = 30.0
+#: Seconds between looks into the outbox.
+MAIL_POLL_INTERVAL = 1.0
 
 
-def compose_unlock_notice(
-    *,
-    holder_name: str,
-    card_number: str,
-    location: str,
-    when: dt.datetime,
-    result: Outcome,
-) -> tuple[str, str]:
-    """Subject and body of the notice (no PIN, no PUK: the service never has the PIN)."""
-    swedish, english = outcome_text("sv", result), outcome_text("en", result)
-    local = when.astimezone(STOCKHOLM)
-    stamp = local.strftime("%Y-%m-%d %H:%M")
-    subject = f"SITHS-kort {card_number}: upplåsning vid kiosk / SITHS card unlock at a kiosk"
-    body = (
-        f"Hej {holder_name},\n\n"
-        f"{stamp} gjordes ett försök att låsa upp ditt SITHS-kort med nummer {card_number}"
-        f" vid kiosken {location}. Resultat: {swedish}.\n\n"
-        "Om det inte var du, kontakta din lokala support omedelbart.\n\n"
-        "---\n\n"
-        f"Hello {holder_name},\n\n"
-        f"At {stamp} (Swedish time) someone tried to unlock your SITHS card number"
-        f" {card_number} at the kiosk {location}. Result: {english}.\n\n"
-        "If this was not you, contact your local support at once.\n"
-    )
-    return subject, body
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where and how to send."""
+
+    host: str
+    port: int
+    sender: str
+    timeout: float = 10.0
+    ca_file: Path | None = None
+    require_tls: bool = False
+
+
+def build_message(mail: Mail, sender: str) -> EmailMessage:
+    """The message as it goes out: its Date and Message-ID are the outbox row's."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = mail.recipient
+    message["Subject"] = mail.subject
+    message["Date"] = email.utils.formatdate(mail.created, localtime=False, usegmt=True)
+    message["Message-ID"] = mail.message_id
+    message.set_content(mail.body)
+    return message
 
 
 class Mailer:
-    """Outbox-backed sending over SMTP."""
+    """The outbox worker."""
 
     def __init__(
         self,
         store: Store,
-        host: str,
-        port: int,
-        sender: str,
+        smtp: SmtpSettings,
         *,
-        timeout: float = 10.0,
         retry_interval: float = MAIL_RETRY_INTERVAL,
+        poll_interval: float = MAIL_POLL_INTERVAL,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
-        self.host = host
-        self.port = port
-        self.sender = sender
-        self.timeout = timeout
+        self.smtp = smtp
         self.retry_interval = retry_interval
+        self.poll_interval = poll_interval
+        self.clock = clock
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
 
     def start(self) -> Mailer:
-        """Deliver in the background: at once when mail is queued, and every retry interval."""
+        """Send in the background until :meth:`stop`."""
         self._worker = threading.Thread(target=self._run, name="mailer", daemon=True)
         self._worker.start()
         return self
 
     def stop(self) -> None:
-        """Stop the background delivery (queued mail stays in the outbox)."""
+        """Stop sending (unsent mail stays in the outbox)."""
         self._stop.set()
         self._wake.set()
         if self._worker is not None:
-            self._worker.join(self.timeout + 5)
+            self._worker.join(self.smtp.timeout + 5)
+
+    def wake(self) -> None:
+        """Look into the outbox now (something was queued)."""
+        self._wake.set()
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(self.retry_interval)
+            try:
+                self.flush()
+            except (SQLAlchemyError, OSError) as error:  # the worker outlives any one failure
+                log.warning("mail delivery: %s", error)
+            self._wake.wait(self.poll_interval)
             self._wake.clear()
-            if not self._stop.is_set():
-                try:
-                    self.flush()
-                except Exception:  # the worker must outlive any one failure
-                    log.exception("mail delivery failed")
 
-    def send(self, recipient: str, subject: str, body: str) -> None:
-        """Queue durably; the background worker (or :meth:`flush`) delivers it."""
-        self.store.queue_mail(time.time(), recipient, subject, body)
-        self._wake.set()
+    def _tls(self) -> ssl.SSLContext:
+        cafile = str(self.smtp.ca_file) if self.smtp.ca_file else None
+        return ssl.create_default_context(cafile=cafile)
+
+    def _connect(self) -> smtplib.SMTP:
+        smtp = smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.smtp.timeout)
+        try:
+            smtp.ehlo()
+            if smtp.has_extn("starttls"):
+                smtp.starttls(context=self._tls())
+                smtp.ehlo()
+            elif self.smtp.require_tls:
+                raise smtplib.SMTPNotSupportedError("the SMTP server does not offer STARTTLS")
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
 
     def flush(self) -> bool:
-        """Try every unsent message once; whether none is left."""
-        pending = self.store.unsent_mail()
-        if not pending:
+        """Try every due message once; whether the outbox is now empty of due mail."""
+        with self.store.reading() as records:
+            due = records.due_mail(self.clock())
+        if not due:
             return True
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-                for mail in pending:
-                    message = EmailMessage()
-                    message["From"] = self.sender
-                    message["To"] = mail.recipient
-                    message["Subject"] = mail.subject
-                    message.set_content(mail.body)
-                    try:
-                        smtp.send_message(message)
-                    except smtplib.SMTPException as error:
-                        self.store.mark_mail(mail.id, sent_at=None, error=str(error))
-                        continue
-                    self.store.mark_mail(mail.id, sent_at=time.time(), error=None)
-        except (OSError, smtplib.SMTPException) as error:
-            log.warning("SMTP server %s:%d unavailable: %s", self.host, self.port, error)
-            for mail in pending:
-                self.store.mark_mail(mail.id, sent_at=None, error=str(error))
+            smtp = self._connect()
+        except (OSError, smtplib.SMTPException, ssl.SSLError) as error:
+            log.warning("SMTP server %s:%d unavailable: %s", self.smtp.host, self.smtp.port, error)
             return False
-        return not self.store.unsent_mail()
+        try:
+            for mail in due:
+                self._send_one(smtp, mail)
+        finally:
+            try:
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                smtp.close()
+        with self.store.reading() as records:
+            return not records.due_mail(self.clock())
+
+    def _send_one(self, smtp: smtplib.SMTP, mail: Mail) -> None:
+        """Send one message; record it as sent in the same breath as the server takes it.
+
+        The envelope and the content go first; then, holding the row (PostgreSQL) or
+        the write lock (SQLite), the closing dot, the server's reply, and the commit.
+        Another worker that sent the message meanwhile makes us drop the connection
+        before the dot, so the server discards our copy.
+        """
+        content = _dot_quoted(build_message(mail, self.smtp.sender).as_bytes(policy=policy.SMTP))
+        try:
+            _expect(smtp.mail(email.utils.parseaddr(self.smtp.sender)[1]), 250)
+            _expect(smtp.rcpt(mail.recipient), 250, 251)
+            _expect(smtp.docmd("DATA"), 354)
+            smtp.send(content)
+            with self.store.transaction() as records:
+                if not records.mail_sent(mail.id, self.clock()):
+                    smtp.close()
+                    raise OSError("another worker sent this message meanwhile")
+                smtp.send(b".\r\n")
+                _expect(smtp.getreply(), 250)
+        except smtplib.SMTPResponseException as error:
+            with self.store.transaction() as records:
+                records.mail_failed(mail.id, str(error), self.clock() + self.retry_interval)
+            smtp.rset()
+
+
+def _expect(reply: tuple[int, bytes], *codes: int) -> None:
+    if reply[0] not in codes:
+        raise smtplib.SMTPResponseException(reply[0], reply[1])
+
+
+def _dot_quoted(content: bytes) -> bytes:
+    """The content as DATA carries it: leading dots doubled, ending in CRLF (RFC 5321 4.5.2)."""
+    quoted = re.sub(rb"(?m)^\.", b"..", content)
+    return quoted if quoted.endswith(b"\r\n") else quoted + b"\r\n"

@@ -1,31 +1,34 @@
 """The card service's decisions for kiosks: logins, credentials, outcomes.
 
-No HTTP here: the server passes in the calling kiosk's id (from its client
-certificate) and the decoded JSON body, and gets back an answer model of
-:mod:`protocol.cardservice_api` or a :class:`~cardservice.problems.Problem`. Each
-operation validates its body with the API model after checking the kiosk, so an
-unknown kiosk or maintenance is reported before anything about the body.
-Time comes from an injectable clock. The simulated phone is :mod:`cardservice.phone`.
+No HTTP here: the server passes in the calling kiosk (from its verified client
+certificate), its Idempotency-Key and the decoded JSON body, and gets back an
+:class:`~cardservice.answers.Answer`. Every change is one transaction with its audit
+rows, its e-mail (in the outbox) and its Idempotency-Key record; the identity
+provider is called outside any transaction, so a slow provider holds no lock.
+Time comes from an injectable clock.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import secrets
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cardservice import login_state as ls
-from cardservice.mailer import Mailer, compose_unlock_notice
+from cardservice.answers import Answer, Call, Once, moment
+from cardservice.identity_provider import IdentityProvider
+from cardservice.logins import LoginOperations
+from cardservice.notices import Notices
+from cardservice.outcome_operations import OutcomeOperations
 from cardservice.problems import Problem, parse_request
-from cardservice.store import Card, Login, Store, Unlock
+from cardservice.records import Card, Login, Records, Unlock
+from cardservice.store import Store
 from cardservice.vault import Vault
 from protocol import cardservice_api as api
 from protocol.admin_key import admin_cryptogram
-from protocol.cardservice_values import HealthStatus, HintCode, LoginStatusValue, Mechanism
+from protocol.cardservice_values import HealthStatus, LoginStatusValue, Mechanism
 from protocol.credential import EnvelopeBinding, seal
 from protocol.login_qr import DEFAULT_PREFIX
 from protocol.problems import ProblemCode
@@ -40,8 +43,8 @@ class ServiceConfig:
 
     login_ttl: float = 180.0
     credential_ttl: float = 120.0
-    qr_max_age: float = 5.0
-    qr_future_tolerance: float = 2.0
+    #: Seconds after the credential is handed out before a missing outcome is called unknown.
+    outcome_timeout: float = 900.0
     card_attempt_limit: int = 5
     card_attempt_window: float = 24 * 3600.0
     kiosk_login_limit: int = 60
@@ -52,46 +55,43 @@ class ServiceConfig:
     admin_only_products: tuple[str, ...] = field(default=("SITHS-LEGACY",))
 
 
-def moment(epoch: float) -> dt.datetime:
-    """An epoch time of the store as the aware datetime the API models carry."""
-    return dt.datetime.fromtimestamp(epoch, dt.UTC)
-
-
-class CardService:
-    """The kiosk operations of the API."""
+class CardService(LoginOperations, OutcomeOperations):
+    """The kiosk operations of the API (logins and outcomes in their own modules)."""
 
     def __init__(
         self,
         store: Store,
         vault: Vault,
-        mailer: Mailer | None,
+        identity_provider: IdentityProvider,
         config: ServiceConfig | None = None,
         clock: Callable[[], float] = time.time,
+        notices: Notices | None = None,
     ) -> None:
         self.store = store
         self.vault = vault
-        self.mailer = mailer
+        self.idp = identity_provider
         self.config = config or ServiceConfig()
         self.clock = clock
+        self.notices = notices or Notices()
+        self.once = Once(store, clock)
 
-    # -- helpers ---------------------------------------------------------------------
+    # -- checks --------------------------------------------------------------------------
 
-    @property
-    def in_maintenance(self) -> bool:
-        """Whether kiosk calls are refused for maintenance."""
-        return self.store.get_setting("maintenance", "off") == "on"
-
-    def check_kiosk(self, kiosk_id: str, *, allow_in_maintenance: bool = False) -> str:
-        """The kiosk's location; refuse unknown kiosks, and (new work) during maintenance."""
-        location = self.store.kiosk_location(kiosk_id)
-        if location is None:
+    def check_kiosk(
+        self, records: Records, kiosk_id: str, *, allow_in_maintenance: bool = False
+    ) -> str:
+        """The kiosk's location; refuse unknown and revoked kiosks, and new work in maintenance."""
+        kiosk = records.kiosk(kiosk_id)
+        if kiosk is None:
             raise Problem(ProblemCode.UNKNOWN_KIOSK, f"kiosk {kiosk_id!r} is not registered")
-        if self.in_maintenance and not allow_in_maintenance:
+        if kiosk.revoked_at is not None:
+            raise Problem(ProblemCode.KIOSK_REVOKED, f"kiosk {kiosk_id!r} has been revoked")
+        if not allow_in_maintenance and records.get_setting("maintenance", "off") == "on":
             raise Problem(ProblemCode.MAINTENANCE)
-        return location
+        return kiosk.location
 
-    def _card(self, card_number: str) -> Card:
-        card = self.store.card(card_number)
+    def _card(self, records: Records, card_number: str, *, lock: bool = False) -> Card:
+        card = records.card(card_number, lock=lock)
         if card is None:
             raise Problem(ProblemCode.CARD_NOT_REGISTERED)
         if any(card.product_code.startswith(p) for p in self.config.admin_only_products):
@@ -101,35 +101,46 @@ class CardService:
             )
         return card
 
-    def _check_attempts(self, card: Card, now: float) -> None:
+    def _check_attempts(self, records: Records, card: Card, now: float) -> None:
         since = now - self.config.card_attempt_window
-        if self.store.attempts_for_card(card.card_number, since) >= self.config.card_attempt_limit:
+        if records.attempts_for_card(card.card_number, since) >= self.config.card_attempt_limit:
             raise Problem(
                 ProblemCode.TOO_MANY_ATTEMPTS, "this card has had too many unlock attempts today"
             )
 
-    def _kiosk_login(self, kiosk_id: str, order_ref: str) -> Login:
-        login = self.store.login(order_ref)
+    def _check_new_login(
+        self, records: Records, kiosk_id: str, card_number: str, now: float
+    ) -> Card:
+        self.check_kiosk(records, kiosk_id)
+        card = self._card(records, card_number, lock=True)
+        self._check_attempts(records, card, now)
+        since = now - self.config.kiosk_login_window
+        if records.logins_from_kiosk(kiosk_id, since) >= self.config.kiosk_login_limit:
+            raise Problem(ProblemCode.TOO_MANY_ATTEMPTS, "this kiosk has started too many logins")
+        return card
+
+    @staticmethod
+    def _kiosk_login(records: Records, kiosk_id: str, order_ref: str) -> Login:
+        login = records.login(order_ref)
         if login is None or login.kiosk_id != kiosk_id:
             raise Problem(ProblemCode.UNKNOWN_LOGIN)
         return login
 
-    def settle(self, login: Login, now: float) -> ls.LoginState:
-        """Current state, writing down an expiry that just happened."""
+    def _settle(self, records: Records, login: Login, now: float) -> ls.LoginState:
+        """The login's state, writing down (and auditing) an expiry that just happened."""
         state = ls.state_at(login, now)
-        if state.status != login.status:
-            self.store.update_login(login.order_ref, status=state.status, hint=state.hint)
-            self.store.audit(now, f"login-{state.hint}", order_ref=login.order_ref)
+        if state.status != login.status and records.update_login(
+            login.order_ref, only_if={"status": login.status}, status=state.status, hint=state.hint
+        ):
+            records.audit(now, "login-expired", kiosk_id=login.kiosk_id, order_ref=login.order_ref)
         return state
 
     def _login_status(self, login: Login, state: ls.LoginState) -> api.LoginStatus:
         completion = None
-        if state.status == LoginStatusValue.COMPLETE and login.completed_by:
-            identity = self.store.identity(login.completed_by)
-            if identity is not None:
-                completion = api.LoginCompletion(
-                    holder_name=identity["name"], hsa_id=identity["hsa_id"]
-                )
+        if state.status == LoginStatusValue.COMPLETE and login.completed_name:
+            completion = api.LoginCompletion(
+                holder_name=login.completed_name, hsa_id=login.completed_hsa_id or ""
+            )
         return api.LoginStatus(
             order_ref=login.order_ref,
             status=state.status,
@@ -138,194 +149,97 @@ class CardService:
             completion=completion,
         )
 
-    # -- kiosk: logins -----------------------------------------------------------------
+    # -- credentials ------------------------------------------------------------------------
 
-    def start_login(self, kiosk_id: str, body: object) -> api.LoginStart:
-        """Start a Mobilt SITHS login for unlocking one card."""
-        self.check_kiosk(kiosk_id)
-        request = parse_request(api.StartLoginRequest, body)
-        now = self.clock()
-        card = self._card(request.card_number)
-        self._check_attempts(card, now)
-        since = now - self.config.kiosk_login_window
-        if self.store.logins_from_kiosk(kiosk_id, since) >= self.config.kiosk_login_limit:
-            raise Problem(ProblemCode.TOO_MANY_ATTEMPTS, "this kiosk has started too many logins")
-        with self.store.transaction():
-            for older in self.store.pending_logins_of(card.personal_identity_number):
-                self.store.update_login(
-                    older.order_ref, status=LoginStatusValue.FAILED, hint=HintCode.CANCELLED
-                )
-                self.store.audit(now, "login-cancelled-by-newer", order_ref=older.order_ref)
-            login = Login(
-                order_ref=str(uuid.uuid4()),
-                kiosk_id=kiosk_id,
-                card_number=card.card_number,
-                person=card.personal_identity_number,
-                qr_token=str(uuid.uuid4()),
-                qr_secret=secrets.token_hex(16),
-                created=now,
-                expires=now + self.config.login_ttl,
-                status=LoginStatusValue.PENDING,
-                hint=HintCode.OUTSTANDING_TRANSACTION,
-                scanned_by=None,
-                completed_by=None,
-                credential_issued=False,
-            )
-            self.store.add_login(login)
-            self.store.audit(
-                now,
-                "login-started",
-                kiosk_id=kiosk_id,
-                card_number=card.card_number,
-                order_ref=login.order_ref,
-            )
-        return api.LoginStart(
-            order_ref=login.order_ref,
-            qr_start_token=login.qr_token,
-            qr_start_secret=login.qr_secret,
-            qr_prefix=self.config.qr_prefix,
-            expires_at=moment(login.expires),
-            poll_interval_seconds=self.config.poll_interval,
-        )
+    def request_unlock(self, call: Call, body: object) -> Answer:
+        """Release the PUK or the cryptogram, sealed to the kiosk's one-time key.
 
-    def login_status(self, kiosk_id: str, order_ref: str) -> api.LoginStatus:
-        """Poll a login."""
-        self.check_kiosk(kiosk_id)
-        login = self._kiosk_login(kiosk_id, order_ref)
-        return self._login_status(login, self.settle(login, self.clock()))
+        A login still pending here is first collected from the provider (the kiosk may
+        ask right after the phone approved, before its next poll).
+        """
+        order_ref = body.get("orderRef") if isinstance(body, dict) else None
+        if isinstance(order_ref, str):
+            self._refresh(call, order_ref)
+        return self.once.run(call, lambda records: self._issue(records, call, body))
 
-    def cancel_login(self, kiosk_id: str, order_ref: str) -> api.LoginStatus:
-        """The kiosk gives up on a login (holder cancelled, card removed, timeout)."""
-        self.check_kiosk(kiosk_id)
-        login = self._kiosk_login(kiosk_id, order_ref)
-        now = self.clock()
-        state = self.settle(login, now)
-        unused = state.status == LoginStatusValue.COMPLETE and not login.credential_issued
-        if state.status == LoginStatusValue.PENDING or unused:
-            # A complete login the kiosk abandons (card pulled) must not release anything later.
-            self.store.update_login(
-                login.order_ref, status=LoginStatusValue.FAILED, hint=HintCode.CANCELLED
-            )
-            self.store.audit(now, "login-cancelled", kiosk_id=kiosk_id, order_ref=order_ref)
-            state = ls.LoginState(LoginStatusValue.FAILED, HintCode.CANCELLED)
-        return self._login_status(login, state)
-
-    # -- kiosk: credentials and outcomes ---------------------------------------------------
-
-    def request_unlock(self, kiosk_id: str, body: object) -> api.Unlock:
-        """Release the PUK or the cryptogram, sealed to the kiosk's one-time key."""
-        self.check_kiosk(kiosk_id)
+    def _issue(self, records: Records, call: Call, body: object) -> tuple[int, api.Unlock]:
+        kiosk_id = call.kiosk_id
+        self.check_kiosk(records, kiosk_id)
         request = parse_request(api.UnlockRequest, body)
         now = self.clock()
-        with self.store.transaction():
-            login = self._kiosk_login(kiosk_id, request.order_ref)
-            state = self.settle(login, now)
-            expired = state.status == LoginStatusValue.FAILED and state.hint in ls.EXPIRED_HINTS
-            if expired or now >= login.expires:
-                # A complete login is good for a credential only within its lifetime.
-                raise Problem(ProblemCode.LOGIN_EXPIRED)
-            if state.status != LoginStatusValue.COMPLETE:
-                raise Problem(ProblemCode.LOGIN_NOT_COMPLETE)
-            if login.card_number != request.card_number:
-                raise Problem(ProblemCode.INVALID_REQUEST, "the login was started for another card")
-            card = self._card(login.card_number)
-            if login.completed_by != card.personal_identity_number:
-                self.store.add_attempt(card.card_number, kiosk_id, now)
-                self.store.audit(
-                    now,
-                    "refused-not-owner",
-                    kiosk_id=kiosk_id,
-                    card_number=card.card_number,
-                    order_ref=login.order_ref,
-                )
-                raise Problem(ProblemCode.NOT_CARD_OWNER)
-            if login.credential_issued:
-                raise Problem(ProblemCode.CREDENTIAL_ALREADY_ISSUED)
-            self._check_attempts(card, now)
-            mechanism = Mechanism(card.mechanism)
-            secret = self.vault.open(card.secret_sealed, card.card_number)
-            if mechanism is Mechanism.ADMIN_KEY:
-                if request.challenge is None:
-                    raise Problem(ProblemCode.CHALLENGE_REQUIRED)
-                plaintext = admin_cryptogram(secret, request.challenge)
-            else:
-                plaintext = secret
-            unlock = Unlock(
-                unlock_id=str(uuid.uuid4()),
-                order_ref=login.order_ref,
-                kiosk_id=kiosk_id,
-                card_number=card.card_number,
-                pin_role=request.pin_role,
-                mechanism=mechanism,
-                created=now,
-                expires=now + self.config.credential_ttl,
-                outcome=None,
-                outcome_at=None,
-            )
-            expires_at = moment(unlock.expires)
-            binding = EnvelopeBinding(
-                kiosk_id=kiosk_id,
-                order_ref=login.order_ref,
-                card_number=card.card_number,
-                unlock_id=unlock.unlock_id,
-                expires_at=format_utc(
-                    expires_at
-                ),  # the answer's expiresAt, character for character
-            )
-            envelope = api.Envelope.from_sealed(seal(request.kiosk_public_key, plaintext, binding))
-            self.store.add_unlock(unlock)
-            self.store.update_login(login.order_ref, credential_issued=1)
-            self.store.add_attempt(card.card_number, kiosk_id, now)
-            self.store.audit(
-                now,
-                f"credential-issued-{mechanism}",
-                kiosk_id=kiosk_id,
-                card_number=card.card_number,
-                order_ref=login.order_ref,
-            )
-        return api.Unlock(
+        login = self._kiosk_login(records, kiosk_id, request.order_ref)
+        card = self._card(records, login.card_number, lock=True)
+        state = self._settle(records, login, now)
+        about = {
+            "kiosk_id": kiosk_id,
+            "card_number": card.card_number,
+            "order_ref": login.order_ref,
+        }
+        if state.expired or now >= login.expires:
+            # A complete login is good for a credential only within its lifetime.
+            records.audit(now, "refused-login-expired", **about)
+            raise Problem(ProblemCode.LOGIN_EXPIRED)
+        if state.status != LoginStatusValue.COMPLETE:
+            raise Problem(ProblemCode.LOGIN_NOT_COMPLETE)
+        if login.card_number != request.card_number:
+            raise Problem(ProblemCode.INVALID_REQUEST, "the login was started for another card")
+        if login.completed_by != card.personal_identity_number:
+            # Committed with the refusal: impersonation attempts are counted and visible.
+            records.add_attempt(card.card_number, kiosk_id, now, "not-owner")
+            records.audit(now, "refused-not-owner", **about)
+            raise Problem(ProblemCode.NOT_CARD_OWNER)
+        if login.credential_issued:
+            raise Problem(ProblemCode.CREDENTIAL_ALREADY_ISSUED)
+        self._check_attempts(records, card, now)
+        mechanism = Mechanism(card.mechanism)
+        if mechanism is Mechanism.ADMIN_KEY and request.challenge is None:
+            raise Problem(ProblemCode.CHALLENGE_REQUIRED)
+        if not records.update_login(
+            login.order_ref,
+            only_if={"credential_issued": False, "status": "complete"},
+            credential_issued=True,
+        ):
+            raise Problem(ProblemCode.CREDENTIAL_ALREADY_ISSUED)
+        secret = self.vault.open(card.secret_sealed, card.card_number)
+        plaintext = (
+            admin_cryptogram(secret, request.challenge)
+            if request.challenge and mechanism is Mechanism.ADMIN_KEY
+            else secret
+        )
+        unlock = Unlock(
+            unlock_id=str(uuid.uuid4()),
+            order_ref=login.order_ref,
+            kiosk_id=kiosk_id,
+            card_number=card.card_number,
+            pin_role=request.pin_role,
+            mechanism=mechanism,
+            created=now,
+            expires=now + self.config.credential_ttl,
+            outcome=None,
+            outcome_at=None,
+            outcome_by=None,
+        )
+        expires_at = moment(unlock.expires)
+        binding = EnvelopeBinding(
+            kiosk_id=kiosk_id,
+            order_ref=login.order_ref,
+            card_number=card.card_number,
+            unlock_id=unlock.unlock_id,
+            expires_at=format_utc(expires_at),  # the answer's expiresAt, character for character
+        )
+        envelope = api.Envelope.from_sealed(seal(request.kiosk_public_key, plaintext, binding))
+        records.add_unlock(unlock)
+        records.add_attempt(card.card_number, kiosk_id, now, "credential")
+        records.audit(now, f"credential-issued-{mechanism}", unlock_id=unlock.unlock_id, **about)
+        return 201, api.Unlock(
             unlock_id=unlock.unlock_id,
             mechanism=mechanism,
             expires_at=expires_at,
             envelope=envelope,
         )
 
-    def report_outcome(self, kiosk_id: str, unlock_id: str, body: object) -> api.OutcomeRecorded:
-        """Record how the unlock went and e-mail the holder.
-
-        Accepted even during maintenance: the unlock already happened on the
-        card, and neither its record nor the holder's e-mail may be lost.
-        """
-        location = self.check_kiosk(kiosk_id, allow_in_maintenance=True)
-        request = parse_request(api.OutcomeRequest, body)
-        unlock = self.store.unlock(unlock_id)
-        if unlock is None or unlock.kiosk_id != kiosk_id:
-            raise Problem(ProblemCode.UNKNOWN_UNLOCK)
-        now = self.clock()
-        if unlock.outcome is None:
-            self.store.set_outcome(unlock_id, request.result, now)
-            self.store.audit(
-                now,
-                f"outcome-{request.result}",
-                kiosk_id=kiosk_id,
-                card_number=unlock.card_number,
-                order_ref=unlock.order_ref,
-                detail=" ".join(filter(None, (request.reason, request.detail))) or None,
-            )
-            card = self.store.card(unlock.card_number)
-            if card is not None and self.mailer is not None:
-                subject, text = compose_unlock_notice(
-                    holder_name=card.holder_name,
-                    card_number=card.card_number,
-                    location=location,
-                    when=moment(now),
-                    result=request.result,
-                )
-                self.mailer.send(card.email, subject, text)
-        return api.OutcomeRecorded(unlock_id=unlock_id, recorded=True)
-
-    def health(self) -> api.Health:
+    def health(self) -> Answer:
         """Whether kiosks may use the service now."""
-        return api.Health(
-            status=HealthStatus.MAINTENANCE if self.in_maintenance else HealthStatus.OK
-        )
+        with self.store.reading() as records:
+            on = records.get_setting("maintenance", "off") == "on"
+        return Answer.of(api.Health(status=HealthStatus.MAINTENANCE if on else HealthStatus.OK))

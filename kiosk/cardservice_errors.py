@@ -75,7 +75,7 @@ class ServiceInMaintenance(CardServiceProblem):
 
 
 class KioskNotAccepted(CardServiceProblem):
-    """The kiosk's certificate is missing or the kiosk is not registered."""
+    """The kiosk's certificate is missing, or the kiosk is not registered or was revoked."""
 
 
 PROBLEM_CLASSES: dict[ProblemCode, type[CardServiceProblem]] = {
@@ -87,6 +87,7 @@ PROBLEM_CLASSES: dict[ProblemCode, type[CardServiceProblem]] = {
     ProblemCode.MAINTENANCE: ServiceInMaintenance,
     ProblemCode.CLIENT_CERTIFICATE_REQUIRED: KioskNotAccepted,
     ProblemCode.UNKNOWN_KIOSK: KioskNotAccepted,
+    ProblemCode.KIOSK_REVOKED: KioskNotAccepted,
 }
 
 

@@ -287,50 +287,6 @@ class Health(_Body):
     status: HealthStatus
 
 
-# -- the simulated phone (reference service only) ---------------------------------------
-
-
-class PhoneScanRequest(_Request):
-    """The phone read a QR frame off the kiosk's screen."""
-
-    qr_content: RequestText
-    personal_identity_number: PersonalIdentityNumber
-
-
-class PhoneScanResult(_Body):
-    """The scanned login, now waiting for approve or decline."""
-
-    order_ref: str
-    hint_code: HintCode
-
-
-class PhoneDecision(_Request):
-    """Approve or decline, as the identity that scanned."""
-
-    personal_identity_number: PersonalIdentityNumber
-
-
-class PhoneResult(_Body):
-    """The login after the phone's decision."""
-
-    order_ref: str
-    status: LoginStatusValue
-
-
-class PhoneIdentity(_Body):
-    """A test identity the phone can log in as."""
-
-    personal_identity_number: PersonalIdentityNumber
-    name: str
-    hsa_id: str
-
-
-class PhoneIdentities(_Body):
-    """The test identities."""
-
-    identities: tuple[PhoneIdentity, ...]
-
-
 # -- refusals ----------------------------------------------------------------------------
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from dataclasses import dataclass, field
 
 DEFAULT_PREFIX = "mobiltsiths"
+_ASCII_DIGITS = re.compile(r"[0-9]{1,12}")
 
 
 def qr_content(prefix: str, token: str, secret: str, seconds: int) -> str:
@@ -37,7 +39,8 @@ class QrFrame:
 def parse_qr_content(content: str) -> QrFrame | None:
     """Split a scanned QR content; ``None`` when it is not in our format."""
     parts = content.strip().split(".")
-    if len(parts) != 4 or not parts[2].isdigit() or len(parts[3]) != 64:
+    # ASCII digits only: str.isdigit() also takes "²", which int() then refuses.
+    if len(parts) != 4 or not _ASCII_DIGITS.fullmatch(parts[2]) or len(parts[3]) != 64:
         return None
     try:
         int(parts[3], 16)

@@ -32,10 +32,15 @@ class ProblemCode(StrEnum):
     UNKNOWN_LOGIN = "unknown-login"
     UNKNOWN_UNLOCK = "unknown-unlock"
     INVALID_REQUEST = "invalid-request"
-    QR_INVALID = "qr-invalid"
-    QR_STALE = "qr-stale"
-    UNKNOWN_IDENTITY = "unknown-identity"
     STORAGE_UNAVAILABLE = "storage-unavailable"
+    KIOSK_REVOKED = "kiosk-revoked"
+    OUTCOME_ALREADY_FINAL = "outcome-already-final"
+    IDEMPOTENCY_KEY_REUSED = "idempotency-key-reused"
+    IDENTITY_PROVIDER_UNAVAILABLE = "identity-provider-unavailable"
+    REQUEST_TOO_LARGE = "request-too-large"
+    NOT_FOUND = "not-found"
+    METHOD_NOT_ALLOWED = "method-not-allowed"
+    INTERNAL_ERROR = "internal-error"
 
 
 @dataclass(frozen=True)
@@ -74,16 +79,23 @@ PROBLEMS: MappingProxyType[ProblemCode, ProblemKind] = MappingProxyType(
         ProblemCode.UNKNOWN_LOGIN: ProblemKind(404, "No such login"),
         ProblemCode.UNKNOWN_UNLOCK: ProblemKind(404, "No such unlock"),
         ProblemCode.INVALID_REQUEST: ProblemKind(400, "The request does not match the API"),
-        ProblemCode.QR_INVALID: ProblemKind(
-            400, "The QR code is not a login QR code of this service"
-        ),
-        ProblemCode.QR_STALE: ProblemKind(
-            400, "The QR code is too old; scan the code on the screen again"
-        ),
-        ProblemCode.UNKNOWN_IDENTITY: ProblemKind(404, "No such identity"),
         ProblemCode.STORAGE_UNAVAILABLE: ProblemKind(
             503, "The card service cannot store its records right now"
         ),
+        ProblemCode.KIOSK_REVOKED: ProblemKind(403, "The kiosk has been revoked"),
+        ProblemCode.OUTCOME_ALREADY_FINAL: ProblemKind(
+            409, "This unlock already has a final outcome"
+        ),
+        ProblemCode.IDEMPOTENCY_KEY_REUSED: ProblemKind(
+            422, "The Idempotency-Key was used for another request"
+        ),
+        ProblemCode.IDENTITY_PROVIDER_UNAVAILABLE: ProblemKind(
+            503, "The identity provider cannot be reached right now"
+        ),
+        ProblemCode.REQUEST_TOO_LARGE: ProblemKind(413, "The request is too large"),
+        ProblemCode.NOT_FOUND: ProblemKind(404, "No such operation"),
+        ProblemCode.METHOD_NOT_ALLOWED: ProblemKind(405, "The operation does not take this method"),
+        ProblemCode.INTERNAL_ERROR: ProblemKind(500, "The card service failed"),
     }
 )
 

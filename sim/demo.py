@@ -3,8 +3,10 @@
 It starts, in this process: a test SITHS PKI and a virtual SITHS card whose
 identification PIN is blocked (served into the system pcscd's vpcd reader),
 the reference card service over HTTPS with mutual TLS (development
-certificates, SQLite in a temporary folder) with its simulated phone, an SMTP
-sink that prints the holder's e-mail, and the kiosk itself.
+certificates, SQLite in a temporary folder), an SMTP sink that prints the
+holder's e-mail, and the kiosk itself; and beside it, as a process of its own,
+the simulated Mobilt SITHS identity provider with its phone, which the card service
+reaches through the relying-party API as it would reach the real one.
 
 - ``kiosk demo``: the kiosk window. Keys: ``p`` = the simulated phone scans
   the QR on the screen and approves; ``r`` = pull the card out / put it back.
@@ -26,15 +28,19 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
+from cardservice.housekeeping import Housekeeper
 from cardservice.http_server import CardServiceServer, server_tls_context
-from cardservice.mailer import Mailer
+from cardservice.identity_provider import ProviderSettings, RelyingPartyClient
+from cardservice.mailer import Mailer, SmtpSettings
+from cardservice.records import Card
 from cardservice.service import CardService
-from cardservice.store import Card, Store
+from cardservice.store import Store
 from cardservice.vault import Vault
 from hw import pcsc
 from hw.errors import CardError
@@ -45,6 +51,7 @@ from kiosk.flow.states import CardSummary, Done, Failed, LoginQr, NewPin, State
 from kiosk.messages import explain
 from protocol.login_qr import QrAnimation
 from sim.dev_pki import write_dev_pki
+from sim.identity_provider.process import ProviderProcess
 from sim.phone_client import PhoneRefused, SimulatedPhone
 from sim.siths_pki import SithsHolder, SithsTestPki
 from sim.vcard.siths_card import SithsCardState, VirtualSithsCard
@@ -71,6 +78,8 @@ class DemoStack:
     server: CardServiceServer
     store: Store
     mailer: Mailer
+    housekeeper: Housekeeper
+    provider: ProviderProcess
     smtp: object | None
     config_text: str
     service_ca: Path
@@ -100,8 +109,16 @@ class DemoStack:
             )
         )
         smtp, smtp_port = _smtp_printer()
-        mailer = Mailer(store, "127.0.0.1", smtp_port, "kiosk-demo@example.org", timeout=2).start()
-        service = CardService(store, vault, mailer)
+        mailer = Mailer(
+            store, SmtpSettings("127.0.0.1", smtp_port, "kiosk-demo@example.org", timeout=2)
+        ).start()
+        identity = (holder.personal_identity_number, holder.full_name, holder.hsa_id)
+        provider = ProviderProcess.start(tls, [identity])
+        relying_party = RelyingPartyClient(
+            ProviderSettings(provider.url, tls.service_ca, tls.rp_cert, tls.rp_key)
+        )
+        service = CardService(store, vault, relying_party)
+        housekeeper = Housekeeper(service).start()
         server = CardServiceServer(
             service, server_tls_context(tls.service_cert, tls.service_key, tls.device_ca)
         ).start()
@@ -120,14 +137,27 @@ class DemoStack:
             fullscreen=False,
         )
         return cls(
-            folder, holder, card, link, server, store, mailer, smtp, config_text, tls.service_ca
+            folder,
+            holder,
+            card,
+            link,
+            server,
+            store,
+            mailer,
+            housekeeper,
+            provider,
+            smtp,
+            config_text,
+            tls.service_ca,
         )
 
     def stop(self) -> None:
         """Remove the card, stop the servers, delete the temporary folder."""
         self.link.remove()
         self.server.stop()
+        self.housekeeper.stop()
         self.mailer.stop()
+        self.provider.stop()
         if self.smtp is not None:
             self.smtp.stop()  # type: ignore[attr-defined]
         self.store.close()
@@ -136,7 +166,7 @@ class DemoStack:
     def phone_approves(self, qr_content: str) -> bool:
         """The simulated Mobilt SITHS phone scans ``qr_content`` and approves as the holder."""
         phone = SimulatedPhone(
-            self.server.url, self.service_ca, self.holder.personal_identity_number
+            self.provider.url, self.service_ca, self.holder.personal_identity_number
         )
         try:
             phone.log_in(qr_content)
@@ -144,6 +174,16 @@ class DemoStack:
             _say(f"   phone: {error}")
             return False
         return True
+
+    def settle(self, timeout: float = 15.0) -> None:
+        """Wait (bounded) until the outcome is recorded and its e-mail has left the outbox."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            unlocks = self.store.unlocks()
+            if unlocks and all(u.outcome for u in unlocks) and not self.store.unsent_mail():
+                return
+            self.mailer.wake()
+            time.sleep(0.1)  # a bounded wait for the outbox; the demo ends right after
 
     def card_unlocked(self) -> bool:
         """Whether the virtual card's identification PIN is unblocked and is the demo PIN."""
@@ -216,6 +256,7 @@ def scripted(stack: DemoStack, appliance: Appliance) -> int:
     appliance.controller.dispatch(ev.PinEntered(DEMO_NEW_PIN))
     appliance.controller.dispatch(ev.PinEntered(DEMO_NEW_PIN))
     _wait(appliance, Done)
+    stack.settle()
     unlocked = stack.card_unlocked()
     _say(
         "5. "
@@ -257,6 +298,7 @@ def _ui_scripted(stack: DemoStack, appliance: Appliance, shots: Path) -> int:
                 person.type_digits(DEMO_NEW_PIN)
                 reach(Done)
                 person.screenshot("done")
+                stack.settle()
                 outcome["code"] = 0 if stack.card_unlocked() else 1
             except Exception as error:
                 _say(f"The scripted unlock failed: {error}")
@@ -276,7 +318,7 @@ def _interactive(stack: DemoStack, appliance: Appliance) -> int:
     _say("  p  the simulated Mobilt SITHS phone scans the QR on the screen and approves")
     _say("  r  pull the virtual card out / put it back")
     _say("Close the window to end the demo (a real kiosk's window cannot be closed).")
-    _say(f"Phone page (test certificate; your browser will warn): {stack.server.url}/phone")
+    _say(f"Phone page (test certificate; your browser will warn): {stack.provider.url}/phone")
     _say(f"Holder's personal identity number: {stack.holder.personal_identity_number}")
 
     def on_key(

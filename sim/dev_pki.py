@@ -1,8 +1,10 @@
-"""Development TLS certificates for the card service and the kiosks.
+"""Development TLS certificates: card service, kiosks, simulated identity provider.
 
 The service's server certificate and the kiosk device certificates each come
-from their own test CA. They are made at run time for the demo and the tests;
-production kiosks get their device certificates through enrolment.
+from their own test CA. The service CA also issues the card service's relying-party
+client certificate; the simulated identity provider serves with the same localhost
+server certificate and trusts the service CA for relying parties. They are made at run
+time for the demo and the tests; production kiosks get their device certificates through enrolment.
 """
 
 from __future__ import annotations
@@ -119,6 +121,9 @@ class DevPkiFiles:
     service_cert: Path
     service_key: Path
     device_ca: Path
+    #: The card service's client certificate as a relying party of the identity provider.
+    rp_cert: Path
+    rp_key: Path
 
     def kiosk_cert(self, kiosk_id: str) -> Path:
         """A kiosk's certificate file."""
@@ -140,12 +145,17 @@ def write_dev_pki(directory: Path, kiosk_ids: list[str]) -> DevPkiFiles:
         directory / "service.pem",
         directory / "service.key",
         directory / "device-ca.pem",
+        directory / "cardservice-rp.pem",
+        directory / "cardservice-rp.key",
     )
     server_cert, server_key = service_ca.issue("localhost", server=True)
     files.service_ca.write_bytes(_pem(service_ca.certificate))
     files.device_ca.write_bytes(_pem(device_ca.certificate))
     files.service_cert.write_bytes(_pem(server_cert))
     _write_private(files.service_key, _pem_key(server_key))
+    rp_cert, rp_key = service_ca.issue("cardservice-rp", server=False)
+    files.rp_cert.write_bytes(_pem(rp_cert))
+    _write_private(files.rp_key, _pem_key(rp_key))
     for kiosk_id in kiosk_ids:
         cert, key = device_ca.issue(kiosk_id, server=False)
         files.kiosk_cert(kiosk_id).write_bytes(_pem(cert))

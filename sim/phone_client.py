@@ -1,8 +1,9 @@
 """The simulated Mobilt SITHS phone as a program sees it: scan the kiosk's QR, then decide.
 
-One client for the demo and the tests, over the card service's ``/v1/phone/*``
-simulator routes (HTTPS; the phone has no client certificate, it trusts only the
-service's CA). A real phone talks to the real identity provider instead.
+One client for the demo and the tests, over the phone routes (``/v1/phone/*``) of the
+simulated identity provider (:mod:`sim.identity_provider`; HTTPS, no client
+certificate, trusting only the provider's CA). The card service has no such routes:
+a real phone talks to the real identity provider.
 """
 
 from __future__ import annotations
@@ -23,16 +24,16 @@ class PhoneRefused(Exception):
 class SimulatedPhone:
     """A phone logged in as one person (by personal identity number)."""
 
-    def __init__(self, service_url: str, service_ca: Path, person: str) -> None:
-        self.service_url = service_url.rstrip("/")
+    def __init__(self, provider_url: str, provider_ca: Path, person: str) -> None:
+        self.provider_url = provider_url.rstrip("/")
         self.person = person
         self.session = requests.Session()
-        self.session.trust_env = False  # trust only the service's CA
-        self.session.verify = str(service_ca)
+        self.session.trust_env = False  # trust only the provider's CA
+        self.session.verify = str(provider_ca)
 
     def post(self, path: str, body: dict[str, object]) -> requests.Response:
         """A raw call to a simulator route (tests that look at refusals use this)."""
-        return self.session.post(f"{self.service_url}{path}", json=body, timeout=10)
+        return self.session.post(f"{self.provider_url}{path}", json=body, timeout=10)
 
     def _step(self, step: str, path: str, body: dict[str, object]) -> dict[str, object]:
         answer = self.post(path, {"personalIdentityNumber": self.person, **body})

@@ -35,6 +35,7 @@ from sim.vcard.siths_card import SithsCardState, VirtualSithsCard  # noqa: E402
 from sim.vcard.vpcd import VpcdLink  # noqa: E402
 from tests.harness.cardservice import KIOSK_ID, CardServiceHarness  # noqa: E402
 from tests.harness.pcscd import PrivatePcscd  # noqa: E402
+from tests.harness.postgres import PrivatePostgres  # noqa: E402
 from tests.harness.smtp_sink import SmtpSink  # noqa: E402
 from tests.harness.waiting import wait_for  # noqa: E402
 
@@ -170,5 +171,36 @@ def cardservice(tmp_path, dev_pki, smtp_sink) -> Iterator[CardServiceHarness]:
     """A fresh reference card service over HTTPS with mutual TLS."""
     smtp_sink.clear()
     harness = CardServiceHarness(tmp_path / "cardservice", dev_pki, smtp_sink, ServiceConfig())
+    yield harness
+    harness.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PrivatePostgres]:
+    """A private PostgreSQL cluster for the whole session (started on first use).
+
+    Its folder is straight under the temporary folder: the cluster's unprivileged owner
+    must be able to reach it, which pytest's private temporary folders do not allow.
+    """
+    cluster = PrivatePostgres(Path(tempfile.mkdtemp(prefix="kiosk-tests-postgres-"))).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request) -> str | None:
+    """Each store test twice: on SQLite (``None``: the state folder's file) and on PostgreSQL."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("postgres").new_database()
+
+
+@pytest.fixture
+def any_cardservice(tmp_path, dev_pki, smtp_sink, database_url) -> Iterator[CardServiceHarness]:
+    """The reference card service on SQLite, then on PostgreSQL."""
+    smtp_sink.clear()
+    harness = CardServiceHarness(
+        tmp_path / "cardservice", dev_pki, smtp_sink, ServiceConfig(), database=database_url
+    )
     yield harness
     harness.stop()

@@ -106,7 +106,10 @@ def test_state_survives_a_restart(cardservice, dev_pki, smtp_sink, standard_sith
     cardservice.register(holder)
     start = cardservice.client().start_login(holder.card_number)
     cardservice.stop()
-    again = CardServiceHarness(cardservice.state_dir, dev_pki, smtp_sink, cardservice.config)
+    # The provider keeps its orders across the card service's restart, as a real one does.
+    again = CardServiceHarness(
+        cardservice.state_dir, dev_pki, smtp_sink, cardservice.config, orders=cardservice.idp
+    )
     try:
         status = again.client().poll_login(start.order_ref)
         assert (status.status, status.hint_code) == ("pending", "outstandingTransaction")

@@ -1,4 +1,4 @@
-"""Smaller parts of the card service: QR frames, the phone CLI, the e-mail outbox."""
+"""Smaller parts: QR frames, the e-mail outbox, the simulated phone's command line."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import sys
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cardservice.login_state import frame_is_fresh
-from cardservice.mailer import Mailer, compose_unlock_notice
+from cardservice.mailer import Mailer, SmtpSettings
+from cardservice.notices import compose_unlock_notice
 from cardservice.store import Store
 from protocol.login_qr import QrAnimation, frame_is_authentic, parse_qr_content, qr_content
+from sim.identity_provider.orders import frame_is_fresh
 from sim.siths_pki import SithsHolder
 from tests.harness.smtp_sink import free_port
 
@@ -68,10 +69,10 @@ def test_command_line_phone_scans_and_approves(cardservice):
         [
             sys.executable,
             "-m",
-            "cardservice.cli",
+            "sim.identity_provider",
             "phone",
             "--url",
-            cardservice.url,
+            cardservice.provider.url,
             "--ca",
             str(cardservice.pki.service_ca),
             "--qr",
@@ -88,12 +89,13 @@ def test_command_line_phone_scans_and_approves(cardservice):
     assert client.poll_login(login.order_ref).status == "complete"
 
 
-def test_phone_page_is_served_without_a_client_certificate(cardservice):
+def test_phone_page_is_served_by_the_simulator_without_a_client_certificate(cardservice):
     import requests
 
     session = requests.Session()
     session.trust_env = False
-    page = session.get(f"{cardservice.url}/phone", verify=cardservice.pki.service_ca, timeout=10)
+    url = f"{cardservice.provider.url}/phone"
+    page = session.get(url, verify=cardservice.pki.service_ca, timeout=10)
     assert page.status_code == 200 and "Simulerad Mobilt SITHS" in page.text
 
 
@@ -113,96 +115,15 @@ def test_notice_names_card_place_and_time_in_both_languages():
 
 def test_mail_waits_in_the_outbox_while_smtp_is_down(tmp_path, smtp_sink):
     store = Store(tmp_path / "db.sqlite3")
-    down = Mailer(store, "127.0.0.1", free_port(), "kiosk@example.org", timeout=2)
-    down.send("holder@example.org", "subject", "body")
+    store.queue_mail(0.0, "<m1@example.org>", "holder@example.org", "subject", "body")
+    down = Mailer(store, SmtpSettings("127.0.0.1", free_port(), "kiosk@example.org", timeout=2))
     assert down.flush() is False
     assert len(store.unsent_mail()) == 1
     smtp_sink.clear()
-    up = Mailer(store, "127.0.0.1", smtp_sink.port, "kiosk@example.org")
+    up = Mailer(store, SmtpSettings("127.0.0.1", smtp_sink.port, "kiosk@example.org"))
     assert up.flush() is True
-    assert smtp_sink.wait_for(1)[0]["To"] == "holder@example.org"
+    mail = smtp_sink.wait_for(1)[0]
+    assert mail["To"] == "holder@example.org" and mail["Message-ID"] == "<m1@example.org>"
+    assert mail["Date"]  # when it was queued, the same on every retry
     assert store.unsent_mail() == []
     store.close()
-
-
-def test_the_service_command_line_end_to_end(tmp_path, dev_pki, smtp_sink):
-    """kiosk-cardservice add-kiosk / add-card / serve as an operator runs them."""
-    from kiosk.cardservice_client import CardServiceClient
-    from tests.harness.waiting import wait_for
-
-    state = tmp_path / "state"
-    base = [sys.executable, "-m", "cardservice.cli"]
-
-    def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*base, *args], input=stdin, capture_output=True, text=True, timeout=60, check=False
-        )
-
-    assert (
-        cli(
-            "add-kiosk", "--state-dir", str(state), "kiosk-entre-a", "--location", "Entré A"
-        ).returncode
-        == 0
-    )
-    added = cli(
-        "add-card",
-        "--state-dir",
-        str(state),
-        "--card-number",
-        HOLDER.card_number,
-        "--name",
-        HOLDER.full_name,
-        "--hsa-id",
-        HOLDER.hsa_id,
-        "--personal-identity-number",
-        HOLDER.personal_identity_number,
-        "--email",
-        HOLDER.email,
-        stdin="12345678\n",
-    )
-    assert added.returncode == 0, added.stderr
-    assert b"12345678" not in (state / "cardservice.sqlite3").read_bytes()  # sealed at rest
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            *base,
-            "serve",
-            "--state-dir",
-            str(state),
-            "--port",
-            str(port),
-            "--cert",
-            str(dev_pki.service_cert),
-            "--key",
-            str(dev_pki.service_key),
-            "--client-ca",
-            str(dev_pki.device_ca),
-            "--smtp",
-            f"127.0.0.1:{smtp_sink.port}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        client = CardServiceClient(
-            f"https://127.0.0.1:{port}",
-            kiosk_id="kiosk-entre-a",
-            client_cert=(dev_pki.kiosk_cert("kiosk-entre-a"), dev_pki.kiosk_key("kiosk-entre-a")),
-            ca_file=dev_pki.service_ca,
-            retries=0,
-        )
-
-        def healthy() -> bool:
-            try:
-                return client.health() == "ok"
-            except Exception:
-                return False
-
-        wait_for(healthy, timeout=30, what="the card service to start")
-        assert client.start_login(HOLDER.card_number).qr_prefix == "mobiltsiths"
-    finally:
-        server.terminate()
-        output, _ = server.communicate(timeout=30)
-    assert server.returncode == 0, output
-    assert "listening on https://127.0.0.1" in output

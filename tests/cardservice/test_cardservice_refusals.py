@@ -38,7 +38,7 @@ def no_credential_issued(cardservice) -> bool:
 @pytest.fixture
 def registered(cardservice):
     cardservice.register(HOLDER)
-    cardservice.store.add_identity(OTHER, "Olle Obehörig", "SE2321000016-X9")
+    cardservice.add_identity(OTHER, "Olle Obehörig", "SE2321000016-X9")
     return cardservice
 
 

@@ -1,4 +1,11 @@
-"""The reference card service, in-process on a free loopback port, for the tests."""
+"""The reference card service and the simulated identity provider, each on a free loopback port.
+
+Both run in the test process (each on its own event loop thread), so a test can look
+into the service's records and move both clocks; they talk to each other only over
+HTTPS with mutual TLS, through the relying-party API. ``python -m sim.identity_provider``
+and ``kiosk-cardservice serve`` run the same code as processes (tests that kill the
+service use those).
+"""
 
 from __future__ import annotations
 
@@ -8,14 +15,19 @@ from pathlib import Path
 
 import requests
 
+from cardservice.http_app import ServerLimits
 from cardservice.http_server import CardServiceServer, server_tls_context
-from cardservice.mailer import Mailer
+from cardservice.identity_provider import ProviderSettings, RelyingPartyClient
+from cardservice.mailer import Mailer, SmtpSettings
+from cardservice.records import Card
 from cardservice.service import CardService, ServiceConfig
-from cardservice.store import Card, Store
+from cardservice.store import Store
 from cardservice.vault import Vault
 from kiosk.cardservice_client import CardServiceClient
 from kiosk.config import render
 from sim.dev_pki import DevPkiFiles
+from sim.identity_provider.orders import Orders
+from sim.identity_provider.server import ProviderServer, provider_tls_context
 from sim.phone_client import SimulatedPhone
 from sim.siths_pki import SithsHolder
 from tests.harness.smtp_sink import SmtpSink
@@ -41,20 +53,37 @@ class CardServiceHarness:
     """One running service with its database, certificates and SMTP sink."""
 
     def __init__(
-        self, state_dir: Path, pki: DevPkiFiles, smtp: SmtpSink, config: ServiceConfig
+        self,
+        state_dir: Path,
+        pki: DevPkiFiles,
+        smtp: SmtpSink,
+        config: ServiceConfig,
+        *,
+        database: str | None = None,
+        limits: ServerLimits | None = None,
+        clock: ManualClock | None = None,
+        orders: Orders | None = None,
     ) -> None:
         self.state_dir = state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
         self.pki = pki
         self.smtp = smtp
         self.config = config
-        self.clock = ManualClock()
-        self.store = Store(state_dir / "cardservice.sqlite3")
+        self.database = database
+        self.clock = clock or ManualClock()
+        self.idp = orders or Orders(clock=self.clock)
+        provider_tls = provider_tls_context(pki.service_cert, pki.service_key, pki.service_ca)
+        self.provider = ProviderServer(self.idp, provider_tls).start()
+        self.relying_party = RelyingPartyClient(
+            ProviderSettings(self.provider.url, pki.service_ca, pki.rp_cert, pki.rp_key)
+        )
+        self.store = Store(database or state_dir / "cardservice.sqlite3")
         self.vault = Vault.from_file(state_dir / "master.key")
-        self.mailer = Mailer(self.store, "127.0.0.1", smtp.port, "kiosk@example.org").start()
-        self.service = CardService(self.store, self.vault, self.mailer, config, self.clock)
+        smtp_settings = SmtpSettings("127.0.0.1", smtp.port, "kiosk@example.org")
+        self.mailer = Mailer(self.store, smtp_settings, poll_interval=0.05).start()
+        self.service = CardService(self.store, self.vault, self.relying_party, config, self.clock)
         tls = server_tls_context(pki.service_cert, pki.service_key, pki.device_ca)
-        self.server = CardServiceServer(self.service, tls).start()
+        self.server = CardServiceServer(self.service, tls, limits=limits).start()
         self.store.add_kiosk(KIOSK_ID, KIOSK_LOCATION)
 
     @property
@@ -64,7 +93,13 @@ class CardServiceHarness:
     def stop(self) -> None:
         self.server.stop()
         self.mailer.stop()
+        self.provider.stop()
+        self.relying_party.close()
         self.store.close()
+
+    def add_identity(self, person: str, name: str, hsa_id: str) -> None:
+        """Someone the simulated phone can log in as (besides the registered holders)."""
+        self.idp.add_identity(person, name, hsa_id)
 
     def client(self, kiosk_id: str | None = KIOSK_ID, **options: object) -> CardServiceClient:
         """A kiosk's client; ``kiosk_id=None`` is a kiosk that presents no certificate."""
@@ -99,6 +134,7 @@ class CardServiceHarness:
                 secret_sealed=self.vault.seal(secret, holder.card_number),
             )
         )
+        self.add_identity(holder.personal_identity_number, holder.full_name, holder.hsa_id)
 
     def kiosk_config(self, trust_file: Path) -> str:
         """A kiosk.toml for a windowed kiosk talking to this service."""
@@ -114,9 +150,9 @@ class CardServiceHarness:
         )
 
     def phone(self, path: str, body: dict) -> requests.Response:
-        """A raw call to the simulated phone's routes (the body names the person)."""
-        return SimulatedPhone(self.url, self.pki.service_ca, "").post(path, body)
+        """A raw call to the simulated provider's phone routes (the body names the person)."""
+        return SimulatedPhone(self.provider.url, self.pki.service_ca, "").post(path, body)
 
     def scan_and_approve(self, qr_content: str, person: str) -> str:
-        """The holder's phone scans the QR and approves; the login's order reference."""
-        return SimulatedPhone(self.url, self.pki.service_ca, person).log_in(qr_content)
+        """The holder's phone scans the QR and approves; the provider's order reference."""
+        return SimulatedPhone(self.provider.url, self.pki.service_ca, person).log_in(qr_content)

@@ -1,4 +1,4 @@
-"""The simulated phone's page: pick an identity, paste the QR content, approve or decline."""
+"""The simulated phone's page (served by the simulator): pick an identity, paste the QR, decide."""
 
 PHONE_PAGE = """<!doctype html>
 <html lang="sv">

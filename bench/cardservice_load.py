@@ -1,0 +1,193 @@
+"""Benchmark: concurrent kiosks unlocking through `kiosk-cardservice serve`, SQLite and PostgreSQL.
+
+The service runs as its own process (as deployed), beside the simulated identity
+provider's process; this process plays N kiosks (threads, one HTTPS keep-alive
+connection each, mutual TLS) and their holders' phones. One unlock is the whole
+conversation: start the login, poll, the phone scans and approves (two calls to the
+provider), poll until complete, get the credential (opened with the kiosk's one-time
+key), report the outcome (which queues the holder's e-mail). Prints unlocks per
+second and the p50/p95 of one whole unlock, for 20 and 100 kiosks, on SQLite (the
+state folder's file) and on PostgreSQL (a private cluster started here).
+
+The load generator shares the machine's cores with the service, so the figures are
+a floor for the service alone.
+
+Run: .venv/bin/python bench/cardservice_load.py [seconds-per-run]
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+
+from cardservice.records import Card  # noqa: E402
+from cardservice.store import Store  # noqa: E402
+from cardservice.vault import Vault  # noqa: E402
+from protocol import cardservice_api as api  # noqa: E402
+from protocol.credential import UnlockKey  # noqa: E402
+from protocol.login_qr import QrAnimation  # noqa: E402
+from sim.dev_pki import write_dev_pki  # noqa: E402
+from sim.identity_provider.process import ProviderProcess  # noqa: E402
+from tests.harness.postgres import PrivatePostgres  # noqa: E402
+from tests.harness.service_process import ServiceProcess  # noqa: E402
+from tests.harness.smtp_sink import SmtpSink  # noqa: E402
+
+#: Logins one kiosk may start in ten minutes (the service's limit), so cards per kiosk.
+CARDS_PER_KIOSK = 60
+
+
+def card(kiosk: int, index: int) -> tuple[str, str]:
+    """Card number and holder's personal identity number."""
+    return f"9752{kiosk:04d}{index:011d}", f"19{kiosk % 100:02d}{index % 10000:04d}{kiosk:04d}"[:12]
+
+
+def register(state: Path, database: str | None, kiosks: int) -> list[tuple[str, str, str]]:
+    store = Store(database or state / "cardservice.sqlite3")
+    vault = Vault.from_file(state / "master.key")
+    identities = []
+    with store.transaction() as records:
+        for kiosk in range(kiosks):
+            records.add_kiosk(f"kiosk-{kiosk}", f"Bench {kiosk}")
+            for index in range(CARDS_PER_KIOSK):
+                number, person = card(kiosk, index)
+                records.add_card(
+                    Card(number, "Bench Holder", "SE-1", person, f"{number}@example.org",
+                         "SITHS-EID-CARD-3", "puk", vault.seal(b"12345678", number))
+                )  # fmt: skip
+                identities.append((person, "Bench Holder", "SE-1"))
+    store.close()
+    return identities
+
+
+class Kiosk(threading.Thread):
+    def __init__(
+        self, index: int, service: ServiceProcess, provider_url: str, until: float
+    ) -> None:
+        super().__init__(daemon=True)
+        self.index, self.service, self.provider_url, self.until = (
+            index,
+            service,
+            provider_url,
+            until,
+        )
+        pki = service.pki
+        self.session = requests.Session()
+        self.session.trust_env = False
+        self.session.verify = str(pki.service_ca)
+        self.session.cert = (
+            str(pki.kiosk_cert(f"kiosk-{index}")),
+            str(pki.kiosk_key(f"kiosk-{index}")),
+        )
+        self.phone = requests.Session()
+        self.phone.trust_env = False
+        self.phone.verify = str(pki.service_ca)
+        self.times: list[float] = []
+        self.errors = 0
+
+    def call(self, method: str, path: str, body: object = None) -> dict:
+        headers = {"Idempotency-Key": str(uuid.uuid4())} if method == "POST" else {}
+        answer = self.session.request(
+            method, self.service.url + path, json=body, headers=headers, timeout=30
+        )
+        answer.raise_for_status()
+        return answer.json()
+
+    def run(self) -> None:
+        for index in range(CARDS_PER_KIOSK):
+            if time.monotonic() >= self.until:
+                return
+            number, person = card(self.index, index)
+            started = time.perf_counter()
+            try:
+                self.unlock(number, person)
+            except (requests.RequestException, ValueError, KeyError):
+                self.errors += 1
+                continue
+            self.times.append(time.perf_counter() - started)
+
+    def unlock(self, number: str, person: str) -> None:
+        login = api.from_wire(
+            api.LoginStart, self.call("POST", "/v1/logins", {"cardNumber": number})
+        )
+        self.call("GET", f"/v1/logins/{login.order_ref}")
+        frame = QrAnimation(login.qr_prefix, login.qr_start_token, login.qr_start_secret).current()
+        who = {"personalIdentityNumber": person}
+        scan = self.phone.post(
+            f"{self.provider_url}/v1/phone/scan", json={"qrContent": frame, **who}, timeout=30
+        )
+        scan.raise_for_status()
+        self.phone.post(
+            f"{self.provider_url}/v1/phone/{scan.json()['orderRef']}/approve", json=who, timeout=30
+        )
+        assert self.call("GET", f"/v1/logins/{login.order_ref}")["status"] == "complete"
+        key = UnlockKey()
+        body = {"orderRef": login.order_ref, "cardNumber": number, "pinRole": "identification",
+                "kioskPublicKey": key.public_b64}  # fmt: skip
+        unlock = self.call("POST", "/v1/unlocks", body)
+        self.call("POST", f"/v1/unlocks/{unlock['unlockId']}/outcome", {"result": "unlocked"})
+
+
+def run(kiosks: int, seconds: float, work: Path, database: str | None, label: str) -> None:
+    state = work / f"state-{label}-{kiosks}"
+    state.mkdir(mode=0o700)
+    pki = write_dev_pki(
+        work / f"pki-{label}-{kiosks}", [f"kiosk-{i}" for i in range(kiosks)] + ["kiosk-unknown"]
+    )
+    identities = register(state, database, kiosks)
+    provider = ProviderProcess.start(pki, identities)
+    smtp = SmtpSink().start()
+    extra = ["--workers", "32"] + (["--database", database] if database else [])
+    service = ServiceProcess(state, pki, provider.url, smtp.port, extra).start()
+    try:
+        until = time.monotonic() + seconds
+        threads = [Kiosk(i, service, provider.url, until) for i in range(kiosks)]
+        began = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - began
+    finally:
+        service.stop()
+        provider.stop()
+        smtp.stop()
+    times = sorted(t for thread in threads for t in thread.times)
+    errors = sum(thread.errors for thread in threads)
+    p95 = times[int(0.95 * (len(times) - 1))] if times else float("nan")
+    print(
+        f"  {label:10s} {kiosks:3d} kiosks: {len(times) / elapsed:6.1f} unlocks/s,"
+        f" p50 {statistics.median(times) * 1000:6.0f} ms, p95 {p95 * 1000:6.0f} ms"
+        f"  ({len(times)} unlocks, {errors} failed, {elapsed:.1f} s)",
+        flush=True,
+    )
+
+
+def main(seconds: float) -> None:
+    import logging
+
+    logging.disable(logging.WARNING)
+    print(print(f"whole unlocks through kiosk-cardservice serve, {seconds:.0f} s a run (loopback)"))
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        for kiosks in (20, 100):
+            run(kiosks, seconds, work, None, "SQLite")
+        cluster = PrivatePostgres(Path(tempfile.mkdtemp(prefix="bench-postgres-"))).start()
+        try:
+            for kiosks in (20, 100):
+                run(kiosks, seconds, work, cluster.new_database(), "PostgreSQL")
+        finally:
+            cluster.stop()
+
+
+if __name__ == "__main__":
+    main(float(sys.argv[1]) if len(sys.argv) > 1 else 10.0)
