@@ -14,8 +14,9 @@ SQLite: WAL, ``synchronous=FULL`` (a committed outcome survives a power cut),
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -92,6 +93,9 @@ class Store:
                 text_url, pool_size=pool_size, max_overflow=4, pool_pre_ping=True
             )
         migrate(self.engine)
+        # SQLite has one writer at a time; writers wait here, in turn, instead of in
+        # SQLite's busy handler, which sleeps in steps of up to 100 ms and so starves them.
+        self._one_writer = threading.Lock() if self.dialect == "sqlite" else nullcontext()
 
     def close(self) -> None:
         """Close every pooled connection."""
@@ -100,7 +104,7 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Records]:
         """One atomic change: committed when the block ends, rolled back if it raises."""
-        with self.engine.begin() as connection:
+        with self._one_writer, self.engine.begin() as connection:
             yield Records(connection)
 
     @contextmanager
