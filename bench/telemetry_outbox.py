@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
 import sys
 import tempfile
 import threading
@@ -132,7 +133,7 @@ def drain_after_outage(kiosk: Telemetry, broker: Mosquitto, count: int) -> float
 
 def main(count: int) -> None:
     logging.basicConfig(level=logging.ERROR)
-    folder = Path(tempfile.mkdtemp(prefix="bench-telemetry-", dir=ROOT))  # on the real disk
+    folder = Path(tempfile.mkdtemp(prefix="bench-telemetry-"))
     pki = write_dev_pki(folder / "pki", [KIOSK, FLEET_ID])
     broker = Mosquitto(folder / "broker", pki, persistent=False).start()
     try:
@@ -157,6 +158,7 @@ def main(count: int) -> None:
         kiosk.stop()
     finally:
         broker.stop()
+        shutil.rmtree(folder, ignore_errors=True)  # keys and the outbox: nothing left behind
     print(f"telemetry over one Mosquitto on loopback, {count} events of {len(payload)} bytes")
     print(f"  raw QoS 1 publishes:                {raw:8.0f} /s")
     print(

@@ -47,7 +47,7 @@ def decode_throttled(value: int) -> Throttling:
 class BoardReading:
     """One look at the board; ``None`` where the machine does not say."""
 
-    uptime_s: float
+    uptime_s: float | None
     load1: float | None
     memory_available_mb: float | None
     disk_free_mb: float | None
@@ -119,12 +119,12 @@ class LinuxBoard:
             clock_synchronised=self._clock(),
         )
 
-    def _uptime(self) -> float:
+    def _uptime(self) -> float | None:
         text = _text(self.root / "proc/uptime")
         try:
-            return float(text.split()[0]) if text else 0.0
+            return float(text.split()[0]) if text else None
         except ValueError:
-            return 0.0
+            return None
 
     def _load(self) -> float | None:
         text = _text(self.root / "proc/loadavg")

@@ -12,7 +12,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from urllib.parse import urlsplit
 
@@ -26,7 +26,6 @@ from kiosk.controller import Controller
 from kiosk.device_identity import identity_problem
 from kiosk.event_sink import BackgroundSink, Deliver, DeliverBatch
 from kiosk.flow.machine import FlowConfig
-from kiosk.outbox import OutboxError
 from kiosk.session_report import SessionReport
 from kiosk.telemetry.link import LinkSettings
 from kiosk.telemetry.service import Telemetry, TelemetrySettings
@@ -40,8 +39,9 @@ def flow_config(config: KioskConfig) -> FlowConfig:
 
 
 def log_report(report: SessionReport) -> None:
-    """Every report also goes to the journal (never a PIN: reports have none)."""
-    log.info("session event: %s", json.dumps(report.to_json(), ensure_ascii=False))
+    """Every report also goes to the journal: no PIN (reports have none), no card number."""
+    line = {key: value for key, value in report.to_json().items() if key != "cardNumber"}
+    log.info("session event: %s", json.dumps(line, ensure_ascii=False))
 
 
 def telemetry_settings(config: KioskConfig) -> TelemetrySettings | None:
@@ -116,6 +116,10 @@ class Appliance:
     watcher: ReaderWatcher
     sink: BackgroundSink
     telemetry: Telemetry | None = None
+    #: Set by SIGTERM/SIGINT (systemd's stop) from the moment ``kiosk run`` starts.
+    stopping: threading.Event = field(default_factory=threading.Event)
+    _window: object | None = None
+    _signals_wanted: bool = False
 
     @classmethod
     def build(cls, config: KioskConfig, *, deliver: Deliver = log_report) -> Appliance:
@@ -168,9 +172,10 @@ class Appliance:
                     condition=controller.condition,
                     set_maintenance=controller.set_maintenance,
                     board=detect_board(disk=settings.outbox.parent),
+                    dropped=lambda: sink.dropped,
                 )
-            except OutboxError as error:
-                log.error("telemetry is off: %s", error)
+            except Exception as error:  # telemetry must never keep the kiosk from serving
+                log.error("telemetry is off (the kiosk serves without it): %s", error)
             else:
                 deliveries.append(telemetry.deliver_batch)
         return cls(config, client, controller, watcher, sink, telemetry)
@@ -193,13 +198,26 @@ class Appliance:
             self.telemetry.stop()
         self.client.close()
 
+    def stop_on_signals(self) -> Appliance:
+        """SIGTERM (systemd) and SIGINT end the run cleanly, so stop() can say offline."""
+        self._signals_wanted = True
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, lambda *_: self.request_stop())
+        return self
+
+    def request_stop(self) -> None:
+        """End :meth:`run_headless` or :meth:`run_window` (from a signal handler too)."""
+        self.stopping.set()
+        window = self._window
+        if window is not None:
+            from kivy.clock import Clock
+
+            Clock.schedule_once(lambda _dt: window.stop())  # type: ignore[attr-defined]
+
     def run_headless(self) -> None:
         """Serve without a screen until SIGTERM or SIGINT (the fleet demo, the tests)."""
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
         print(f"kiosk {self.config.kiosk_id} running without a screen", flush=True)
-        stop.wait()
+        self.stopping.wait()
 
     def run_window(
         self, on_started: Callable[[object], None] | None = None, *, closable: bool = False
@@ -210,14 +228,28 @@ class Appliance:
         kivy_setup.configure(fullscreen=self.config.fullscreen)
         from kiosk.ui.app import KioskApp
 
+        def started(app: object) -> None:
+            # SDL put its own SIGTERM handler in place with the window; it would ask the
+            # window to close, which the kiosk refuses. systemd's stop must end the run.
+            if self._signals_wanted:
+                self.stop_on_signals()
+            if self.stopping.is_set():
+                self.request_stop()
+            if on_started is not None:
+                on_started(app)
+
         app = KioskApp(
             initial=self.controller.state,
             send=self.controller.dispatch,
             language=self.config.language,
             scrambled=self.config.scramble_keypad,
-            on_started=on_started,
+            on_started=started,
             closable=closable,
         )
         self.controller.on_state = app.state_changed
         app.state_changed(self.controller.state)
-        app.run()
+        self._window = app
+        try:
+            app.run()
+        finally:
+            self._window = None

@@ -127,7 +127,7 @@ def _run_appliance(path: Path, *, headless: bool = False) -> int:
     except ConfigError as error:
         print(f"kiosk run: {error}", file=sys.stderr)
         return EXIT_USAGE
-    appliance = Appliance.build(config).start()
+    appliance = Appliance.build(config).stop_on_signals().start()
     try:
         if headless:
             appliance.run_headless()

@@ -19,7 +19,15 @@ from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import tomli_w
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+)
 from pydantic.fields import FieldInfo
 
 from kiosk.cardservice_client import CONNECT_TIMEOUT, READ_TIMEOUT
@@ -157,6 +165,14 @@ class TelemetryTable(_Table):
     )
     health_interval: float = _between(60.0, 5, 3600)
     will_delay: int = _between(DEFAULT_WILL_DELAY, 0, 600, "a whole number")
+
+    @field_validator("broker")
+    @classmethod
+    def _port_in_range(cls, broker: str) -> str:
+        port = urlsplit(broker).port if ":" in broker.removeprefix("mqtts://") else 8883
+        if port is None or not 1 <= port <= 65535:
+            raise ValueError("port out of range")
+        return broker
 
     @property
     def host_and_port(self) -> tuple[str, int]:

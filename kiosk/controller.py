@@ -79,6 +79,7 @@ class Controller:
         self._readers: set[str] = set()
         self._cards: set[str] = set()
         self._service_up = True  # until the first health check says otherwise
+        self._service_checked = False  # reported as unknown until then
         self._service_latency_ms: float | None = None
         self._maintenance = False
         self._last_health: ev.ServiceHealth | None = None
@@ -119,7 +120,7 @@ class Controller:
         """What the kiosk knows of its surroundings now (for health samples)."""
         return KioskCondition(
             reader_present=bool(self._readers),
-            card_service_up=self._service_up,
+            card_service_up=self._service_up if self._service_checked else None,
             card_service_latency_ms=self._service_latency_ms,
             maintenance=self._maintenance,
         )
@@ -210,6 +211,7 @@ class Controller:
             self._service_up = False
         latency = (time.monotonic() - started) * 1000
         self._service_latency_ms = round(latency, 1) if self._service_up else None
+        self._service_checked = True
         self._report_health()
 
     def _report_health(self) -> None:

@@ -23,6 +23,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,25 +63,48 @@ class Outbox:
             raise ValueError("an outbox holds at least two messages")
         self.path = path
         self.capacity = capacity
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not path.exists():
-            path.touch(mode=0o600)
-        os.chmod(path, 0o600)
+        #: Where an unreadable outbox was moved aside at start (a fresh one took its place).
+        self.recovered_from: Path | None = None
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(
-                path, timeout=timeout, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as error:
-            raise OutboxError(f"the outbox {path} cannot be opened: {error}") from None
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not path.exists():
+                path.touch(mode=0o600)
+            os.chmod(path, 0o600)
+        except OSError as error:
+            raise OutboxError(f"the outbox {path} cannot be made: {error}") from None
+        try:
+            self._db = self._open(timeout)
+        except sqlite3.DatabaseError as error:
+            if isinstance(error, sqlite3.OperationalError):  # locked, unreadable, no room
+                raise OutboxError(f"the outbox {path} cannot be opened: {error}") from None
+            # Not a database (a torn or foreign file): keep it for a person, start afresh.
+            aside = path.with_name(f"{path.name}.unreadable-{int(time.time())}")
+            try:
+                path.rename(aside)
+                path.touch(mode=0o600)
+                self._db = self._open(timeout)
+            except (OSError, sqlite3.Error) as again:
+                raise OutboxError(f"the outbox {path} cannot be opened: {again}") from None
+            self.recovered_from = aside
         self._count = int(self._run("SELECT COUNT(*) FROM messages").fetchone()[0])
         for suffix in ("-wal", "-shm"):
             sidecar = path.with_name(path.name + suffix)
             if sidecar.exists():
                 os.chmod(sidecar, 0o600)
+
+    def _open(self, timeout: float) -> sqlite3.Connection:
+        db = sqlite3.connect(
+            self.path, timeout=timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
 
     def close(self) -> None:
         """Close the database (queued messages stay on disk)."""
@@ -200,6 +224,15 @@ class Outbox:
         with self._lock:
             row = self._run("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
         return int(row[0]) if row else 0
+
+    def set_counter(self, name: str, value: int) -> None:
+        """Keep a value under ``name`` (the incarnation, the maintenance flag)."""
+        with self._lock:
+            self._run(
+                "INSERT INTO counters (name, value) VALUES (?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                (name, value),
+            )
 
     def increment(self, name: str) -> int:
         """Add one to a persistent counter; the new value (e.g. the kiosk's incarnation)."""

@@ -81,6 +81,18 @@ def parse_topic(name: str) -> tuple[str, Channel, Command | None] | None:
     return parts[2], channel, command
 
 
+#: What the contract needs of a Mosquitto listener beside TLS and the ACL (docs/telemetry.md):
+#: the client id is the certificate's name (no client can take over another's session),
+#: queues for a client that is away are not cut at Mosquitto's default of 1,000 messages,
+#: and what the broker holds is saved to disk as it changes.
+BROKER_SETTINGS = (
+    "use_username_as_clientid true",
+    "max_queued_messages 0",
+    "autosave_on_changes true",
+    "autosave_interval 100",
+)
+
+
 def mosquitto_acl(fleet_identities: Iterable[str]) -> str:
     """The broker's access rules in Mosquitto's ``acl_file`` syntax (docs/telemetry.md).
 
@@ -191,6 +203,10 @@ class Counters(_Message):
     events_lost: Count = 0
     #: Health samples thinned out of a full outbox.
     health_thinned: Count = 0
+    #: Messages the broker refused (its ACL): dropped from the outbox, never delivered.
+    refused_by_broker: Count = 0
+    #: Session reports the kiosk could not even queue for telemetry (a stuck sink).
+    reports_dropped: Count = 0
 
 
 class HealthMessage(_Message):
@@ -200,14 +216,15 @@ class HealthMessage(_Message):
     incarnation: Count
     seq: Count
     at: Time
-    uptime_s: float
+    uptime_s: float | None = None
     load1: float | None = None
     memory_available_mb: float | None = None
     disk_free_mb: float | None = None
     cpu_temperature_c: float | None = None
     throttling: Throttling | None = None
     reader_present: bool
-    card_service_up: bool
+    #: ``None`` until the kiosk has checked the card service once.
+    card_service_up: bool | None = None
     card_service_latency_ms: float | None = None
     clock_synchronised: bool | None = None
     certificate_days_left: int | None = None

@@ -87,7 +87,7 @@ class KioskCondition:
     """What the controller knows of its surroundings at one moment."""
 
     reader_present: bool
-    card_service_up: bool
+    card_service_up: bool | None
     card_service_latency_ms: float | None
     maintenance: bool
 
@@ -103,6 +103,8 @@ def health(
     outbox_depth: int,
     thinned: int,
     tally: Tally,
+    refused: int = 0,
+    dropped: int = 0,
 ) -> tm.HealthMessage:
     """One health sample."""
     throttling = None if board.throttling is None else tm.Throttling(**board.throttling.__dict__)
@@ -130,6 +132,8 @@ def health(
             unlocks_failed=tally.unlocks_failed,
             events_lost=tally.events_lost,
             health_thinned=thinned,
+            refused_by_broker=refused,
+            reports_dropped=dropped,
         ),
     )
 

@@ -19,6 +19,8 @@ from tests.harness.smtp_sink import free_port
 from tests.harness.waiting import wait_for
 
 FLEET_ID = "fleet:server"
+#: A second fleet identity (each fleet instance has its own: the client id is the name).
+OTHER_FLEET_ID = "fleet:other"
 
 
 def _accepting(port: int) -> bool:
@@ -40,7 +42,7 @@ class Mosquitto:
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "acl").write_text(tm.mosquitto_acl([FLEET_ID]))
+        (folder / "acl").write_text(tm.mosquitto_acl([FLEET_ID, OTHER_FLEET_ID]))
         (folder / "mosquitto.conf").write_text(
             "\n".join(
                 [
@@ -59,6 +61,7 @@ class Mosquitto:
                     f"keyfile {pki.service_key}",
                     "require_certificate true",
                     "use_identity_as_username true",
+                    *tm.BROKER_SETTINGS,
                     f"acl_file {folder / 'acl'}",
                     "",
                 ]

@@ -9,7 +9,7 @@ import pytest
 from sim.dev_pki import DevPkiFiles, write_dev_pki
 from tests.harness.cardservice import KIOSK_ID
 from tests.harness.fleet_listener import FleetListener
-from tests.harness.mosquitto import FLEET_ID, Mosquitto
+from tests.harness.mosquitto import FLEET_ID, OTHER_FLEET_ID, Mosquitto
 
 TELEMETRY_KIOSKS = ("kiosk-a", "kiosk-b", KIOSK_ID)
 
@@ -21,7 +21,8 @@ def broker_pki(tmp_path_factory) -> DevPkiFiles:
     A card service started on these (``CardServiceHarness(..., broker_pki, ...)``) and the
     broker trust the same device CA, so one kiosk uses one certificate for both.
     """
-    return write_dev_pki(tmp_path_factory.mktemp("broker-pki"), [*TELEMETRY_KIOSKS, FLEET_ID])
+    folder = tmp_path_factory.mktemp("broker-pki")
+    return write_dev_pki(folder, [*TELEMETRY_KIOSKS, FLEET_ID, OTHER_FLEET_ID])
 
 
 @pytest.fixture

@@ -386,3 +386,22 @@ def test_the_documented_example_loads_and_shows_every_key():
     tables = tomllib.loads(example_text)
     shown = {f"{table}.{key}" for table, keys in tables.items() for key in keys}
     assert shown == {key for key, _ in every_key()}
+
+
+TELEMETRY = """
+[telemetry]
+broker = "{broker}"
+ca_file = "/etc/siths-kiosk/broker-ca.pem"
+card_hash_key_file = "/etc/siths-kiosk/card-hash.key"
+"""
+
+
+@pytest.mark.parametrize("broker", ["mqtts://broker:99999", "mqtts://broker:0", "mqtt://broker"])
+def test_a_broker_address_that_cannot_work_is_a_config_error(broker):
+    with pytest.raises(ConfigError, match=r"^telemetry\.broker: must be an mqtts:// address"):
+        parse(GOOD + TELEMETRY.format(broker=broker))
+
+
+def test_the_broker_port_defaults_to_mqtt_over_tls():
+    config = parse(GOOD + TELEMETRY.format(broker="mqtts://broker.example.org"))
+    assert config.telemetry.host_and_port == ("broker.example.org", 8883)

@@ -75,3 +75,16 @@ def test_an_unopenable_file_says_which(tmp_path):
     (tmp_path / "dir.sqlite3").mkdir()
     with pytest.raises(OutboxError, match=r"dir\.sqlite3"):
         Outbox(tmp_path / "dir.sqlite3")
+
+
+def test_an_unreadable_outbox_is_moved_aside_and_a_new_one_started(tmp_path):
+    (tmp_path / "o.sqlite3").write_bytes(b"this was never a database " * 100)
+    box = Outbox(tmp_path / "o.sqlite3")
+    assert box.recovered_from is not None and box.recovered_from.exists()
+    assert box.put("event", b"e") > 0  # and it works
+
+
+def test_a_place_where_no_outbox_can_be_made_is_an_error_not_a_crash(tmp_path):
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(OutboxError, match="cannot be made"):
+        Outbox(tmp_path / "a-file" / "o.sqlite3")

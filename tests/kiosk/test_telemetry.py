@@ -4,6 +4,7 @@ the ACL of docs/telemetry.md): what the fleet sees, what survives an outage, who
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import threading
 
@@ -19,6 +20,7 @@ from kiosk.telemetry.service import Telemetry, TelemetrySettings
 from protocol import telemetry as tm
 from sim.dev_pki import write_dev_pki
 from tests.harness.fleet_listener import mqtt_client
+from tests.harness.mosquitto import OTHER_FLEET_ID
 from tests.harness.waiting import wait_for
 
 CARD = "9752269885719985027"
@@ -39,7 +41,7 @@ def make_telemetry(broker, pki, tmp_path, kiosk="kiosk-a", **changes) -> Telemet
     settings = TelemetrySettings(
         link=link,
         outbox=tmp_path / f"{kiosk}.sqlite3",
-        card_hash_key=KEY,
+        card_hash_key=changes.pop("card_hash_key", KEY),
         location="Entré A",
         site="Testsjukhuset",
         health_interval=changes.pop("health_interval", 3600),
@@ -108,22 +110,23 @@ def test_a_clean_stop_says_offline_and_the_fleet_finds_it_retained(
 
 
 def fleet_files(pki):
-    return pki.kiosk_cert("fleet:server"), pki.kiosk_key("fleet:server")
+    """Another fleet instance's identity (each instance has its own name and so client id)."""
+    return pki.kiosk_cert(OTHER_FLEET_ID), pki.kiosk_key(OTHER_FLEET_ID)
 
 
 def test_nothing_is_lost_while_the_broker_is_down(kiosk, broker, fleet):
     fleet.wait(lambda: fleet.states("kiosk-a"), "the birth")
     broker.stop()
     wait_for(lambda: not kiosk.link.connected.is_set(), what="the kiosk to notice")
-    for session in range(1, 101):
-        kiosk.deliver(report(session=session))
-    assert kiosk.outbox.depth() >= 100  # kept on disk, waiting
+    burst = 1500  # more than Mosquitto queues for an absent client by default (1,000)
+    kiosk.deliver_batch([report(session=session) for session in range(1, burst + 1)])
+    assert kiosk.outbox.depth() >= burst  # kept on disk, waiting
     broker.start()
-    fleet.wait(lambda: len({e.id for e in fleet.events("kiosk-a")}) == 100, "all 100", 60)
+    fleet.wait(lambda: len({e.id for e in fleet.events("kiosk-a")}) == burst, "all", 90)
     events = fleet.events("kiosk-a")
     unique = list({e.id: e for e in events}.values())
     assert [e.seq for e in unique] == sorted(e.seq for e in unique)  # in order
-    assert [int(e.session.split("-")[1]) for e in unique] == list(range(1, 101))
+    assert [int(e.session.split("-")[1]) for e in unique] == list(range(1, burst + 1))
     wait_for(lambda: kiosk.outbox.depth() == 0, what="the outbox to empty")
 
 
@@ -197,3 +200,43 @@ def test_only_a_device_ca_certificate_connects(broker, broker_pki, tmp_path, fle
     assert mosquitto_pub(broker, broker_pki, topic, *good).returncode == 0  # the control
     fleet.wait(lambda: fleet.of("kiosk-a", tm.Channel.EVENT), "the control message")
     assert len(fleet.of("kiosk-a", tm.Channel.EVENT)) == 1  # and only that one
+
+
+def test_no_client_can_take_over_another_kiosks_connection(broker, broker_pki, tmp_path, fleet):
+    victim = make_telemetry(broker, broker_pki, tmp_path, kiosk="kiosk-b").start()
+    try:
+        fleet.wait(lambda: fleet.states("kiosk-b"), "kiosk-b's birth")
+        intruder = mqtt_client(
+            "kiosk-b",
+            broker.port,
+            broker_pki.service_ca,
+            broker_pki.kiosk_cert("kiosk-a"),
+            broker_pki.kiosk_key("kiosk-a"),
+        )  # kiosk-a's certificate, asking for kiosk-b's client id
+        intruder.connect("127.0.0.1", broker.port)
+        intruder.loop_start()
+        wait_for(intruder.is_connected, what="the intruder's connection")
+        victim.link.rebirth()  # a round trip on kiosk-b's connection after the intruder came
+        fleet.wait(lambda: len(fleet.states("kiosk-b")) == 2, "the rebirth")
+        assert victim.link.connected.is_set()
+        assert [s.state for s in fleet.states("kiosk-b")] == ["online", "online"]  # never cut
+        intruder.disconnect()
+        intruder.loop_stop()
+    finally:
+        victim.stop()
+
+
+def test_the_first_health_sample_says_unknown_rather_than_guessing(broker, broker_pki, tmp_path):
+    unknown = KioskCondition(
+        reader_present=False, card_service_up=None, card_service_latency_ms=None, maintenance=False
+    )
+    telemetry = make_telemetry(broker, broker_pki, tmp_path, condition=lambda: unknown)
+    sample = telemetry.sample()
+    assert sample.card_service_up is None and sample.card_service_latency_ms is None
+    assert "card_service_up" not in json.loads(tm.encode(sample))
+    telemetry.outbox.close()
+
+
+def test_a_short_card_hash_key_is_refused(broker, broker_pki, tmp_path):
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        make_telemetry(broker, broker_pki, tmp_path, card_hash_key=b"short")

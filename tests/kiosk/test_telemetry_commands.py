@@ -95,12 +95,52 @@ def test_rebirth_publishes_the_birth_again(kiosk, fleet):
     assert first.incarnation == second.incarnation and second.state == "online"
 
 
-def test_a_command_the_kiosk_cannot_read_is_answered_with_an_error(kiosk, fleet):
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"v": 1, "on": "yes please"}',
+        b'{"v": 1, "id": "c1", "at": "2026-11-22T09:00:00Z", "by": "anna"}',  # on or off?
+        b'{"v": 1, "id": "c1", "at": "2026-11-22T09:00:00Z", "on": null}',
+        b"\xff\xfe not even text",
+    ],
+)
+def test_a_command_the_kiosk_cannot_read_changes_nothing_and_is_answered(kiosk, fleet, payload):
+    controller, _telemetry = kiosk
     fleet.wait(lambda: fleet.states("kiosk-a"), "the birth")
     topic = tm.topic("kiosk-a", tm.Channel.COMMAND, tm.Command.MAINTENANCE)
-    fleet.client.publish(topic, b'{"v": 1, "on": "yes please"}', qos=1).wait_for_publish(10)
+    fleet.client.publish(topic, payload, qos=1).wait_for_publish(10)
     fleet.wait(lambda: any(e.kind == "error" for e in fleet.events("kiosk-a")), "an error")
-    assert not fleet.states("kiosk-a")[-1].maintenance
+    assert not fleet.states("kiosk-a")[-1].maintenance and isinstance(controller.state, Idle)
+    assert not any(e.kind == "command-done" for e in fleet.events("kiosk-a"))
+
+
+def test_a_command_repeated_is_carried_out_once(kiosk, fleet):
+    _controller, _telemetry = kiosk
+    fleet.wait(lambda: fleet.states("kiosk-a"), "the birth")
+    command = order(on=True)
+    for _ in range(3):
+        fleet.command("kiosk-a", tm.Command.MAINTENANCE, command)
+    fleet.wait(
+        lambda: [e.kind for e in fleet.events("kiosk-a")].count("command-done") == 3, "answers"
+    )
+    assert [e.kind for e in fleet.events("kiosk-a")].count("maintenance-changed") == 1
+
+
+def test_maintenance_lasts_across_a_restart(broker, broker_pki, tmp_path, fleet):
+    seen = []
+    first = make_telemetry(broker, broker_pki, tmp_path, set_maintenance=seen.append).start()
+    fleet.wait(lambda: fleet.states("kiosk-a"), "the birth")
+    fleet.command("kiosk-a", tm.Command.MAINTENANCE, order(on=True))
+    fleet.wait(lambda: fleet.states("kiosk-a")[-1].maintenance, "maintenance")
+    first.stop()
+    again = make_telemetry(broker, broker_pki, tmp_path, set_maintenance=seen.append).start()
+    try:
+        assert seen == [True, True]  # told to the controller again at start
+        fleet.wait(lambda: fleet.states("kiosk-a")[-1].state == "online", "the new birth")
+        assert fleet.states("kiosk-a")[-1].maintenance
+        assert fleet.states("kiosk-a")[-1].incarnation > fleet.states("kiosk-a")[0].incarnation
+    finally:
+        again.stop()
 
 
 def unlock(controller: Controller) -> None:
@@ -184,3 +224,26 @@ def test_a_full_disk_never_stops_the_kiosk_and_the_loss_is_reported(
         fleet.wait(lambda: any(e.session == "run-6" for e in fleet.events("kiosk-a")), "event 6")
     finally:
         telemetry.stop()
+
+
+def test_losses_are_told_after_a_restart_too(broker, broker_pki, small_disk, fleet):
+    telemetry = make_telemetry(broker, broker_pki, small_disk).start()
+    fleet.wait(lambda: fleet.states("kiosk-a"), "the birth")
+    broker.stop()  # not even a live error gets out
+    filler = fill(small_disk)
+    for session in range(1, 4):
+        telemetry.deliver(report(session=session))
+    telemetry.stop()  # the kiosk restarts before the outbox ever worked again
+    filler.unlink()
+    broker.start()
+    again = make_telemetry(broker, broker_pki, small_disk).start()
+    try:
+        fleet.wait(
+            lambda: any(
+                "3 event(s) could not be kept" in (e.detail or "") for e in fleet.events("kiosk-a")
+            ),
+            "the count from before the restart",
+            30,
+        )
+    finally:
+        again.stop()

@@ -16,6 +16,7 @@ from kiosk.config import render
 from protocol import telemetry as tm
 from tests.harness.cardservice import KIOSK_ID, CardServiceHarness
 from tests.harness.waiting import wait_for
+from tests.harness.xvfb import Xvfb
 
 pytestmark = pytest.mark.pcsc
 
@@ -28,9 +29,10 @@ class KioskProcess:
         self.environment = environment
         self.process: subprocess.Popen[str] | None = None
 
-    def start(self) -> KioskProcess:
+    def start(self, *, headless: bool = True) -> KioskProcess:
+        screen = ["--headless"] if headless else []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "kiosk.cli", "run", "--headless", "--config", str(self.config)],
+            [sys.executable, "-m", "kiosk.cli", "run", *screen, "--config", str(self.config)],
             env=self.environment,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -104,6 +106,22 @@ def test_a_stopped_kiosk_says_offline(kiosk, fleet):
     assert [s.state for s in fleet.states(KIOSK_ID)] == ["online", "offline"]  # never "lost"
 
 
+@pytest.fixture(scope="module")
+def xvfb():
+    server = Xvfb().start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.ui
+def test_the_kiosk_with_its_screen_says_offline_when_systemd_stops_it(kiosk, fleet, xvfb):
+    kiosk.environment = xvfb.environment(kiosk.environment)
+    kiosk.start(headless=False)
+    fleet.wait(lambda: fleet.states(KIOSK_ID), "the birth", 60)
+    assert kiosk.signal(signal.SIGTERM) == 0  # the window does not refuse systemd
+    fleet.wait(lambda: fleet.states(KIOSK_ID)[-1].state == "offline", "offline", 30)
+
+
 def queued_events(outbox) -> int:
     try:
         with sqlite3.connect(f"file:{outbox}?mode=ro", uri=True, timeout=5) as db:
@@ -128,9 +146,10 @@ def test_events_not_yet_delivered_arrive_after_a_restart(kiosk, broker, fleet, m
     fleet.wait(
         lambda: "session-ended" in [e.kind for e in fleet.events(KIOSK_ID)], "the backlog", 30
     )
-    first_run = {e.id: e for e in fleet.events(KIOSK_ID) if e.incarnation == 1}.values()
+    first, second = fleet.states(KIOSK_ID)[0].incarnation, fleet.states(KIOSK_ID)[-1].incarnation
+    assert second > first  # a higher incarnation: the kiosk restarted
+    first_run = {e.id: e for e in fleet.events(KIOSK_ID) if e.incarnation == first}.values()
     kinds = [e.kind for e in first_run]
     assert kinds[-3:] == ["session-started", "card-read", "session-ended"]
     assert len(kinds) >= queued
-    assert fleet.states(KIOSK_ID)[-1].incarnation == 2
     wait_for(lambda: queued_events(kiosk.outbox) == 0, timeout=30, what="the outbox to drain")

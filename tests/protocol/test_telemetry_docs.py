@@ -47,6 +47,12 @@ def test_the_acl_is_the_one_the_code_makes():
     assert acl == tm.mosquitto_acl(["fleet:server"])
 
 
+def test_the_broker_configuration_has_every_setting_the_contract_needs():
+    (config,) = blocks("mosquitto")
+    for line in tm.BROKER_SETTINGS:
+        assert line in config.splitlines()
+
+
 @pytest.mark.parametrize("kind", list(tm.EventKind))
 def test_every_event_kind_is_explained(kind):
     assert f"`{kind}`" in DOC
