@@ -35,6 +35,13 @@ class CardNotAnswering(CardError):
         super().__init__(message)
 
 
+class DifferentCard(CardError):
+    """The card in the reader is not the one the operation began with."""
+
+    def __init__(self, message: str = "this is not the card that was being unblocked") -> None:
+        super().__init__(message)
+
+
 class NoCard(CardError):
     """There is no card in the reader."""
 

@@ -87,7 +87,7 @@ class Appliance:
             trust = None
         sink = BackgroundSink(deliver)
         controller = Controller(
-            card=PcscCardAccess(trust),
+            card=PcscCardAccess(trust, apdu_timeout=config.apdu_timeout),
             service=client,
             kiosk_id=config.kiosk_id,
             flow_config=flow_config(config),

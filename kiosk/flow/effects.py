@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from kiosk.flow.model import Unsettled
 from protocol.reasons import Outcome, Reason, UnlockMechanism
 
 
@@ -53,6 +54,8 @@ class UnlockWithService:
     order_ref: str
     card_number: str
     new_pins: tuple[tuple[str, str], ...]
+    #: Each PIN's role as the card was read ("identification", "signature"), by name.
+    roles: tuple[tuple[str, str | None], ...] = ()
 
     def __repr__(self) -> str:  # the PIN must never reach a log through a repr
         names = ", ".join(name for name, _ in self.new_pins)
@@ -74,6 +77,19 @@ class UnlockWithPuk:
         return f"UnlockWithPuk(session_id={self.session_id}, pins=[{names}])"
 
 
+@dataclass(frozen=True)
+class ResolveUnlock:
+    """The card is back: read what became of ``pending`` -> UnlockResolved.
+
+    Also tells the card service the final outcome of each credential.
+    """
+
+    session_id: int
+    reader: str
+    card_number: str | None
+    pending: Unsettled
+
+
 class ReportKind(enum.StrEnum):
     """What a session report is about (the event sink's, and later telemetry's, event names)."""
 
@@ -83,6 +99,8 @@ class ReportKind(enum.StrEnum):
     LOGIN_COMPLETE = "login-complete"
     UNLOCK_SUCCEEDED = "unlock-succeeded"
     UNLOCK_FAILED = "unlock-failed"
+    #: An unknown outcome settled by the card put back (unlocked or not unlocked).
+    UNLOCK_RESOLVED = "unlock-resolved"
     SESSION_ENDED = "session-ended"
     OUT_OF_SERVICE = "out-of-service"
     BACK_IN_SERVICE = "back-in-service"
@@ -110,5 +128,12 @@ class Report:
 
 
 Effect = (
-    ReadCard | StartLogin | PollLogin | CancelLogin | UnlockWithService | UnlockWithPuk | Report
+    ReadCard
+    | StartLogin
+    | PollLogin
+    | CancelLogin
+    | UnlockWithService
+    | UnlockWithPuk
+    | ResolveUnlock
+    | Report
 )
