@@ -82,6 +82,7 @@ class VpcdLink:
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._pull_trigger: PullTrigger | None = None
+        self._pull_after = False
         self._interruption: Interruption | None = None
         self.commands_seen = 0
 
@@ -120,8 +121,12 @@ class VpcdLink:
         """Block until vpcd accepted the connection (not yet that pcscd saw it)."""
         return self._connected.wait(timeout)
 
-    def pull_on(self, trigger: PullTrigger | None) -> None:
-        """Pull the card out, unanswered, when a command matches ``trigger`` (once)."""
+    def pull_on(self, trigger: PullTrigger | None, *, after: bool = False) -> None:
+        """Pull the card out, unanswered, when a command matches ``trigger`` (once).
+
+        ``after``: the card handles that command first; only its answer is lost.
+        """
+        self._pull_after = after
         self._pull_trigger = trigger
 
     def interrupt(self, interruption: Interruption | None) -> None:
@@ -181,7 +186,8 @@ class VpcdLink:
                 continue
             self.commands_seen += 1
             trigger = self._pull_trigger
-            if trigger is not None and trigger(message):
+            pull = trigger is not None and trigger(message)
+            if pull and not self._pull_after:
                 self._pull_trigger = None
                 log.debug("pulling the virtual card out on a matching command")
                 self._pull()
@@ -193,6 +199,11 @@ class VpcdLink:
                     self._interrupt(interruption)
                     return
             answer = self.card.process(message)
+            if pull:
+                self._pull_trigger = None
+                log.debug("pulling the virtual card out after a matching command")
+                self._pull()
+                return
             if interruption is not None and interruption.due(after=True):
                 self._interrupt(interruption)
                 return

@@ -1,0 +1,84 @@
+"""Unblocks while a second PC/SC client reads the same card in a loop.
+
+The card's PIN references are local to its PKCS#15 application (a real card
+system's way, sim/vcard/card_os.py). A second client runs ``kiosk card status``'s
+read in a loop, and while the technician types the PUK a third program sends bare
+commands outside any transaction (SELECT of the MF, an EF.DIR read): a command
+landing between ours would read the wrong file, or aim VERIFY or the reset at
+nothing. One transaction per operation, beginning with the application SELECT,
+keeps every unblock and every read whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import pytest
+
+from hw.errors import CardError
+from hw.pcsc import PcscConnection
+from hw.pins import pad_reference
+from kiosk import card_commands
+from protocol.reasons import Outcome
+from sim.vcard.card_os import VARIANTS
+
+pytestmark = pytest.mark.pcsc
+
+UNBLOCKS = 100
+NEW = "48291573"
+SELECT_MF = bytes.fromhex("00A40000023F00")
+SELECT_EF_DIR = bytes.fromhex("00A40200022F00")
+READ_BINARY = bytes.fromhex("00B0000010")
+
+
+def test_unblocks_beside_a_client_reading_in_a_loop(make_siths_slot, standard_siths_certificates):
+    holder, _ = standard_siths_certificates
+    slot = make_siths_slot(card_os=VARIANTS["local-pin-references"])
+    card = slot.card.state
+    stop = threading.Event()
+    reads: list[card_commands.CardReport | None] = []
+    bare_rounds = [0]
+
+    def second_client() -> None:
+        while not stop.is_set():
+            reads.append(card_commands.read_card(slot.reader))
+
+    def typed(prompt: str, answers) -> str:
+        if prompt.startswith("PUK"):  # meanwhile another program looks at the card
+            with contextlib.suppress(CardError), PcscConnection(slot.reader) as bare:
+                for command in (SELECT_MF, SELECT_EF_DIR, READ_BINARY):
+                    bare.transmit(command)
+                bare_rounds[0] += 1
+        return next(answers)
+
+    reader = threading.Thread(target=second_client, name="second PC/SC client")
+    reader.start()
+    outcomes = []
+    try:
+        for _ in range(UNBLOCKS):
+            card.identification_pin.value = pad_reference("123456")
+            card.identification_pin.tries_left = 0
+            answers = iter(["12345678", NEW])
+            result = card_commands.unblock(
+                slot.reader, None, lambda prompt, answers=answers: typed(prompt, answers)
+            )
+            unlocked = card.identification_pin.value == pad_reference(NEW)
+            outcomes.append(result.outcome is Outcome.UNLOCKED and unlocked)
+    finally:
+        stop.set()
+        reader.join(30)
+    right_reads = [
+        r
+        for r in reads
+        if r is not None
+        and r.profile == "siths"
+        and r.problem is None
+        and [p.name for p in r.pins] == ["Identification PIN", "Signature PIN", "PUK"]
+        and r.holder is not None
+        and r.holder.card_number == holder.card_number
+    ]
+    print(f"{sum(outcomes)} of {UNBLOCKS} unblocks succeeded; {len(right_reads)} of {len(reads)}")
+    assert sum(outcomes) == UNBLOCKS
+    assert reads and len(right_reads) == len(reads)
+    assert bare_rounds[0] == UNBLOCKS  # a foreign SELECT came between every read and unblock
