@@ -19,6 +19,7 @@ from hw.errors import (
     CardError,
     CardRemoved,
     NoCard,
+    PcscUnavailable,
     ReaderUnavailable,
     UnexpectedResponse,
     UnsupportedCard,
@@ -146,6 +147,8 @@ def read_card(
             return connection.in_transaction(lambda: _describe(connection, atr, trust))
         except CardRemoved:
             return None
+        except PcscUnavailable:
+            raise  # pcscd went away: the whole report is off (exit 3), not this card
         except CardError as error:
             return CardReport(None, atr, [], str(error))
 
@@ -160,6 +163,8 @@ def status_report(
     for reader in readers:
         try:
             card = read_card(reader, trust, apdu_timeout=apdu_timeout)
+        except PcscUnavailable:
+            raise
         except CardError as error:
             card = CardReport(None, b"", [], str(error))
         reports.append(ReaderReport(reader, card))

@@ -131,7 +131,11 @@ def _wait_for_card_back(reader: str, seconds: float) -> bool:
         f" back in {shown(reader)} (waiting up to {seconds:g} s) ...",
         file=sys.stderr,
     )
-    return pcsc.wait_for_card_back(reader, seconds)
+    try:
+        return pcsc.wait_for_card_back(reader, seconds)
+    except CardError as error:  # pcscd gone, reader gone: the outcome stays unknown
+        print(explain(error), file=sys.stderr)
+        return False
 
 
 def _unblock(args: argparse.Namespace) -> int:
