@@ -31,7 +31,7 @@ from kiosk.flow import events as ev
 from kiosk.flow.model import CardFacts, PinFacts
 from kiosk.ports import CardService
 from kiosk.reasons import card_reason, service_reason
-from kiosk.unlock_progress import UnlockProgress, combine, pending_pins, tell
+from kiosk.unlock_progress import UnlockProgress, pending_pins, settled, tell
 from protocol.cardservice_values import PinRole
 from protocol.credential import UnlockKey
 from protocol.problems import ProblemCode
@@ -124,9 +124,10 @@ class PcscCardAccess:
             progress.stopped = error
         except CardServiceError as error:  # refused before that PIN's reset was sent
             progress.refused = service_reason(error)
-        except Exception:  # a bug: what the card says is still reported
+        except Exception:  # a bug: said plainly, and what the card did is not claimed
             log.exception("the unlock failed")
             progress.refused = Reason.INTERNAL
+            progress.crashed = True
         return progress.finish()
 
     def unlock_with_service(
@@ -199,19 +200,9 @@ class PcscCardAccess:
         except Exception:  # a bug: still unknown, said plainly
             log.exception("settling the unlock failed")
             return ev.UnlockResolved(job.session_id, Outcome.UNKNOWN, Reason.INTERNAL)
-        unknown = [o for o in outcomes if o.outcome is Outcome.UNKNOWN]
-        if unknown:
-            error = unknown[0].error
-            reason = card_reason(error) if error is not None else pending.reason
-            return ev.UnlockResolved(job.session_id, Outcome.UNKNOWN, reason, pending.mechanism)
-        by_pin = {name: Outcome.UNLOCKED for name in pending.unlocked}
-        by_pin.update({o.pin: o.outcome for o in outcomes})
-        for unlock_id, pins in pending.credentials:
-            outcome, why = combine(
-                (by_pin.get(n, Outcome.NOT_UNLOCKED) for n in pins), pending.reason
-            )
-            tell(service, unlock_id, outcome, why)
-        outcome, why = combine(by_pin.values(), pending.reason)
+        outcome, why, told = settled(pending, outcomes)
+        for unlock_id, result, reason in told:
+            tell(service, unlock_id, result, reason)
         return ev.UnlockResolved(job.session_id, outcome, why, pending.mechanism)
 
 

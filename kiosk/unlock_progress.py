@@ -52,6 +52,29 @@ def tell(
         log.warning("could not report the unlock outcome: %s", error)
 
 
+def settled(
+    pending: Unsettled, outcomes: list[PinOutcome]
+) -> tuple[Outcome, Reason | None, list[tuple[str, Outcome, Reason | None]]]:
+    """What an unsettled unlock came to, once the card put back was asked about its PINs.
+
+    The outcome and reason for the flow, and what to tell the card service for each
+    credential (none while anything is still unknown).
+    """
+    unknown = [o for o in outcomes if o.outcome is Outcome.UNKNOWN]
+    if unknown:
+        error = unknown[0].error
+        return Outcome.UNKNOWN, card_reason(error) if error else pending.reason, []
+    by_pin = {name: Outcome.UNLOCKED for name in pending.unlocked}
+    by_pin.update({name: Outcome.NOT_UNLOCKED for name in pending.untried})
+    by_pin.update({o.pin: o.outcome for o in outcomes})
+    told = []
+    for unlock_id, pins in pending.credentials:
+        outcome, why = combine((by_pin.get(n, Outcome.NOT_UNLOCKED) for n in pins), pending.reason)
+        told.append((unlock_id, outcome, why))
+    outcome, why = combine(by_pin.values(), pending.reason)
+    return outcome, why, told
+
+
 def pending_pins(pending: Unsettled) -> list[PendingPin]:
     """The card layer's view of the PINs an unsettled unlock must ask the card about."""
     return [
@@ -79,6 +102,8 @@ class UnlockProgress:
         self.credentials: dict[str, list[str]] = {}
         self.stopped: CardError | None = None
         self.refused: Reason | None = None
+        #: A bug stopped the unlock part-way: what the card did is not known.
+        self.crashed = False
 
     @property
     def unlocked(self) -> list[str]:
@@ -122,6 +147,7 @@ class UnlockProgress:
                 for o in waiting
             ),
             unlocked=tuple(self.unlocked),
+            untried=tuple(name for name in self.new_pins if name not in self.outcomes),
             credentials=tuple(
                 (unlock_id, tuple(pins))
                 for unlock_id, pins in self.credentials.items()
@@ -132,10 +158,15 @@ class UnlockProgress:
     def finish(self) -> ev.Event:
         """Tell the card service each credential's outcome; the event for the flow."""
         reason = self._reason()
+        outcomes = {name: self._outcome_of(name) for name in self.new_pins}
+        if self.crashed:  # a PIN not seen to the end may have been reset: never say it was not
+            outcomes = {
+                n: o if o is Outcome.UNLOCKED else Outcome.UNKNOWN for n, o in outcomes.items()
+            }
         for unlock_id, pins in self.credentials.items():
-            outcome, why = combine((self._outcome_of(name) for name in pins), reason)
+            outcome, why = combine((outcomes[name] for name in pins), reason)
             tell(self.service, unlock_id, outcome, why)
-        outcome, why = combine((self._outcome_of(name) for name in self.new_pins), reason)
+        outcome, why = combine(outcomes.values(), reason)
         if outcome is Outcome.UNLOCKED and why is None:
             return ev.UnlockFinished(self.session_id, self.mechanism)
         if outcome is Outcome.NOT_UNLOCKED and self.refused is not None and not self.outcomes:

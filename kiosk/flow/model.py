@@ -90,5 +90,7 @@ class Unsettled:
     pins: tuple[UnsettledPin, ...]
     #: PINs of this visit already unlocked and verified.
     unlocked: tuple[str, ...] = ()
+    #: PINs of this visit not tried at all (the unlock stopped before them).
+    untried: tuple[str, ...] = ()
     #: Credentials whose final outcome the card service must be told: (unlock id, its PINs).
     credentials: tuple[tuple[str, tuple[str, ...]], ...] = ()
