@@ -67,10 +67,6 @@ class CardSession(Protocol):
         ...
 
 
-#: The profile-neutral name of the PIV session (it offers :class:`CardSession` itself).
-PivCardSession = PivSession
-
-
 def open_session(transport: Transport) -> CardSession:
     """Probe the card and return its profile session, or raise :class:`UnsupportedCard`.
 
