@@ -32,7 +32,9 @@ SELECT_EF_DIR = bytes.fromhex("00A40200022F00")
 READ_BINARY = bytes.fromhex("00B0000010")
 
 
-def test_unblocks_beside_a_client_reading_in_a_loop(make_siths_slot, standard_siths_certificates):
+def test_unblocks_beside_a_client_reading_in_a_loop(
+    make_siths_slot, standard_siths_certificates, capsys
+):
     holder, _ = standard_siths_certificates
     slot = make_siths_slot(card_os=VARIANTS["local-pin-references"])
     card = slot.card.state
@@ -78,7 +80,11 @@ def test_unblocks_beside_a_client_reading_in_a_loop(make_siths_slot, standard_si
         and r.holder is not None
         and r.holder.card_number == holder.card_number
     ]
-    print(f"{sum(outcomes)} of {UNBLOCKS} unblocks succeeded; {len(right_reads)} of {len(reads)}")
+    with capsys.disabled():
+        print(
+            f"\n{sum(outcomes)} of {UNBLOCKS} unblocks succeeded beside a second client;"
+            f" {len(right_reads)} of {len(reads)} of its reads were right"
+        )
     assert sum(outcomes) == UNBLOCKS
     assert reads and len(right_reads) == len(reads)
     assert bare_rounds[0] == UNBLOCKS  # a foreign SELECT came between every read and unblock
