@@ -101,6 +101,15 @@ def on_event(
                 mechanism=mechanism,
             )
             return Done(session, until), (done,)
+        case ev.ServiceRefused(reason=reason):  # refused before any reset: nothing changed
+            refused = report(
+                fx.ReportKind.UNLOCK_FAILED,
+                session,
+                now,
+                reason=reason,
+                outcome=Outcome.NOT_UNLOCKED,
+            )
+            return Failed(session, reason, until=until), (refused,)
         case ev.UnlockFailed(pending=None) as failed:
             failed_report = report(
                 fx.ReportKind.UNLOCK_FAILED,

@@ -98,6 +98,14 @@ def test_pulled_before_the_reset_is_not_unlocked_and_a_new_card_starts_a_new_ses
     assert len(reports_of(d, "session-ended")) == 1
 
 
+def test_a_service_refusal_arriving_after_the_pull_is_not_unlocked():
+    d = pulled()
+    d.send(ev.ServiceRefused(d.sid, Reason.NOT_CARD_OWNER))
+    assert isinstance(d.state, Failed) and d.state.until is not None
+    assert (d.state.reason, d.state.outcome) == ("not-card-owner", "not-unlocked")
+    assert reports_of(d, "unlock-failed")[0].outcome == "not-unlocked"
+
+
 def test_another_card_is_named_and_the_right_one_still_awaited():
     d = pulled()
     unknown(d)
