@@ -15,10 +15,12 @@ import contextlib
 import threading
 
 import pytest
+from smartcard import scard
 
 from hw.errors import CardError
 from hw.pcsc import PcscConnection
 from hw.pins import pad_reference
+from hw.profiles import open_session
 from kiosk import card_commands
 from protocol.reasons import Outcome
 from sim.vcard.card_os import VARIANTS
@@ -88,3 +90,33 @@ def test_unblocks_beside_a_client_reading_in_a_loop(
     assert sum(outcomes) == UNBLOCKS
     assert reads and len(right_reads) == len(reads)
     assert bare_rounds[0] == UNBLOCKS  # a foreign SELECT came between every read and unblock
+
+
+def reset_by_another_program(reader: str) -> None:
+    """Another program connects and leaves resetting the card (its state on the card is gone)."""
+    hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    assert hresult == scard.SCARD_S_SUCCESS
+    hresult, other, _protocol = scard.SCardConnect(
+        context, reader, scard.SCARD_SHARE_SHARED, scard.SCARD_PROTOCOL_T1
+    )
+    assert hresult == scard.SCARD_S_SUCCESS
+    scard.SCardDisconnect(other, scard.SCARD_RESET_CARD)
+    scard.SCardReleaseContext(context)
+
+
+def test_a_card_reset_by_another_program_is_read_and_unblocked_from_the_select(make_siths_slot):
+    slot = make_siths_slot(card_os=VARIANTS["local-pin-references"], identification_tries_left=0)
+    with PcscConnection(slot.reader) as connection:
+        reset_by_another_program(slot.reader)
+        pins = connection.in_transaction(lambda: open_session(connection).pin_statuses())
+    assert [p.tries_left for p in pins] == [0, 3, 10]
+    answers = iter(["12345678", NEW])
+
+    def typed(prompt: str) -> str:
+        if prompt.startswith("PUK"):  # the card is reset while the technician types
+            reset_by_another_program(slot.reader)
+        return next(answers)
+
+    result = card_commands.unblock(slot.reader, None, typed)
+    assert result.outcome is Outcome.UNLOCKED
+    assert slot.card.state.identification_pin.value == pad_reference(NEW)
