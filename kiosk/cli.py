@@ -165,12 +165,13 @@ def _unblock(args: argparse.Namespace) -> int:
     if result.outcome is Outcome.UNLOCKED:
         print(f"Unblocked {pin} on {where}; the new PIN verifies.")
         return EXIT_OK
-    why = explain(result.error) if result.error is not None else ""
     if result.outcome is Outcome.NOT_UNLOCKED:
+        why = explain(result.error) if result.error is not None else ""
         print(f"{pin} was not reset (the card says so). {why}", file=sys.stderr)
         return EXIT_FAILED
+    cause = f" ({shown(str(result.error))})" if result.error is not None else ""
     print(
-        f"Whether {pin} was reset is not known. {why}\n"
+        f"Whether {pin} was reset is not known{cause}.\n"
         f"Put the card in and run `kiosk card status`: if {pin} is still BLOCKED it was not"
         " reset, and `kiosk card unblock` can be run again; if it shows tries left, it was"
         " reset to the new PIN, which the holder can now try.",
