@@ -26,6 +26,22 @@ class CardReset(CardError):
         super().__init__(message)
 
 
+class CardNotAnswering(CardError):
+    """The card did not answer within the deadline; the connection to it was abandoned."""
+
+    def __init__(
+        self, message: str = "the card does not answer; take it out of the reader"
+    ) -> None:
+        super().__init__(message)
+
+
+class DifferentCard(CardError):
+    """The card in the reader is not the one the operation began with."""
+
+    def __init__(self, message: str = "this is not the card that was being unblocked") -> None:
+        super().__init__(message)
+
+
 class NoCard(CardError):
     """There is no card in the reader."""
 
@@ -62,8 +78,32 @@ class UnexpectedResponse(CardError):
     """The card answered something that does not fit the protocol."""
 
 
+class MalformedCardData(UnexpectedResponse):
+    """Data read from the card (a directory file, a certificate) cannot be used as it stands."""
+
+
+class UnreadableCertificate(MalformedCardData):
+    """A certificate on the card cannot be parsed (bad DER, a duplicate or malformed extension)."""
+
+
+class InvalidPinReference(MalformedCardData):
+    """The card's PKCS#15 directory names a PIN reference no command can carry."""
+
+
 class TlvError(UnexpectedResponse):
     """A BER-TLV structure from the card is malformed."""
+
+
+class ResetInterrupted(CardError):
+    """RESET RETRY COUNTER reached the reader but no clean answer came back.
+
+    The PIN may or may not have been reset: the outcome must be read from the
+    card (:mod:`hw.unblocking`). ``cause`` is what went wrong.
+    """
+
+    def __init__(self, cause: CardError) -> None:
+        super().__init__(f"the unblock was interrupted: {cause}")
+        self.cause = cause
 
 
 class UnsupportedCard(CardError):

@@ -22,8 +22,10 @@ PAD = 0xFF
 class PinStatus:
     """The state of one PIN (or PUK) on a card.
 
-    ``tries_left`` is ``None`` when the card does not say (for instance a PIV
-    PIN that is already verified in this session answers 9000, not ``63CX``).
+    ``tries_left`` is ``None`` when the card does not say: the reference is
+    verified in this session (``verified``: the empty VERIFY answers 9000, not
+    ``63CX``), or the card does not report its state at all (``reported`` is
+    false: it refuses the empty VERIFY, as some cards do for the PUK).
     """
 
     name: str
@@ -31,6 +33,10 @@ class PinStatus:
     blocked: bool
     #: "identification", "signature" or "puk" where the card says; else ``None``.
     role: str | None = None
+    #: Verified in this session: a correct value was presented, so its counter is full.
+    verified: bool = False
+    #: Whether the card told anything about this reference's state.
+    reported: bool = True
 
     def to_json(self) -> dict[str, object]:
         """The shape used by ``kiosk card status --json``."""
@@ -41,6 +47,10 @@ class PinStatus:
         }
         if self.role:
             data["role"] = self.role
+        if self.verified:
+            data["verified"] = True
+        if not self.reported:
+            data["reported"] = False
         return data
 
 
@@ -98,6 +108,22 @@ class AdminKeyBlocked(CardError):
 
     def __init__(self) -> None:
         super().__init__("the card's administration key is blocked")
+
+
+class NewPinNotVerified(CardError):
+    """The PIN was (or may have been) reset, but the new PIN could not be shown to verify."""
+
+
+class AdminKeySafetyMargin(CardError):
+    """Refused to spend an administration-key try: too few would remain."""
+
+    def __init__(self, tries_left: int, margin: int) -> None:
+        super().__init__(
+            f"only {tries_left} tries remain on the card's administration key and the kiosk"
+            f" keeps {margin} in reserve; an ID administrator must unblock this card"
+        )
+        self.tries_left = tries_left
+        self.margin = margin
 
 
 class PukSafetyMargin(CardError):

@@ -2,7 +2,9 @@
 
 :func:`open_session` probes the card behind a connection and returns the
 matching typed session; every profile session offers the :class:`CardSession`
-interface, which is what the kiosk and the CLI program against.
+interface, which is what the kiosk and the CLI program against. Each profile is
+tried whatever status word the previous one's SELECT got: cards refuse an
+application they do not have in many ways.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from typing import Protocol
 from hw.apdu_processor import ApduProcessor, Transport
 from hw.errors import UnsupportedCard
 from hw.pins import PinStatus
-from hw.piv.session import PIN_NAME as PIV_PIN_NAME
 from hw.piv.session import PivSession
 from hw.siths.session import SithsSession
+from hw.unblocking import PinOutcome
 
 
 class CardSession(Protocol):
@@ -22,18 +24,34 @@ class CardSession(Protocol):
 
     profile: str
 
+    def select(self) -> None:
+        """Select the application again (the first command of each transaction)."""
+        ...
+
     def pin_statuses(self) -> list[PinStatus]:
         """State of every PIN and PUK the card reports on."""
         ...
 
+    def pin_state(self, pin_name: str) -> PinStatus:
+        """One PIN's state (the empty VERIFY only)."""
+        ...
+
+    def pin_roles(self) -> dict[str, str | None]:
+        """Each PIN's role where the card says ("identification", "signature", "puk")."""
+        ...
+
     def unblockable_pins(self) -> list[str]:
-        """Names of the PINs :meth:`unblock` can unblock."""
+        """Names of the PINs :meth:`unblock_pin` can unblock."""
+        ...
+
+    def reset_pin(self, pin_name: str, puk: str, new_pin: str, *, safety_margin: int) -> None:
+        """RESET RETRY COUNTER with the PUK (the point of no return of an unblock)."""
         ...
 
     def unblock_pin(
         self, pin_name: str, puk: str, new_pin: str, *, safety_margin: int
-    ) -> PinStatus:
-        """Unblock ``pin_name`` with the PUK; return its state afterwards."""
+    ) -> PinOutcome:
+        """Unblock ``pin_name`` with the PUK and verify the new PIN (hw.unblocking)."""
         ...
 
     def verify(self, pin_name: str, pin: str) -> None:
@@ -44,40 +62,25 @@ class CardSession(Protocol):
         """Drop any verified PIN state the session created."""
         ...
 
-
-class PivCardSession(PivSession):
-    """The PIV session under the profile-neutral names."""
-
-    def unblockable_pins(self) -> list[str]:
-        """PIV has one PIN."""
-        return [PIV_PIN_NAME]
-
-    def _check_name(self, pin_name: str) -> None:
-        if pin_name != PIV_PIN_NAME:
-            raise UnsupportedCard(f"a PIV card has no PIN named {pin_name!r}")
-
-    def unblock_pin(
-        self, pin_name: str, puk: str, new_pin: str, *, safety_margin: int
-    ) -> PinStatus:
-        """Unblock the PIV PIN."""
-        self._check_name(pin_name)
-        return self.unblock(puk, new_pin, safety_margin=safety_margin)
-
-    def verify(self, pin_name: str, pin: str) -> None:
-        """Verify the PIV PIN."""
-        self._check_name(pin_name)
-        self.verify_pin(pin)
+    def identity(self) -> str | None:
+        """What tells this card from another (card number, CHUID), where the card has it."""
+        ...
 
 
 def open_session(transport: Transport) -> CardSession:
-    """Probe the card and return its profile session, or raise :class:`UnsupportedCard`."""
+    """Probe the card and return its profile session, or raise :class:`UnsupportedCard`.
+
+    Run it inside a transaction: it begins with the application SELECT.
+    """
     processor = ApduProcessor(transport)
     try:
         return SithsSession(processor)
     except UnsupportedCard:
         pass
     try:
-        return PivCardSession(processor)
+        return PivSession(processor)
     except UnsupportedCard:
         pass
-    raise UnsupportedCard("this card is not a supported card (neither SITHS nor PIV)")
+    atr = getattr(transport, "atr", b"")
+    named = f" (ATR {atr.hex(' ').upper()})" if atr else ""
+    raise UnsupportedCard(f"unknown card{named}: neither SITHS nor PIV")

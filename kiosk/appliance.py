@@ -155,7 +155,7 @@ class Appliance:
 
         sink = BackgroundSink(deliver, deliver_batch=fan_out)
         controller = Controller(
-            card=PcscCardAccess(trust),
+            card=PcscCardAccess(trust, apdu_timeout=config.apdu_timeout),
             service=client,
             kiosk_id=config.kiosk_id,
             flow_config=flow_config(config),

@@ -1,30 +1,37 @@
 """The card work behind the flow's effects, on the real PC/SC stack (the imperative shell).
 
 :class:`PcscCardAccess` implements :class:`kiosk.ports.CardAccess`: each method
-does one effect's I/O and returns the event the flow gets back. Every failure
-becomes a :class:`~protocol.reasons.Reason` (:mod:`kiosk.reasons`), never an
-exception the controller must understand, and an unlock that failed says what
-is known of the card: unchanged, unknown, or unlocked in part.
+does one effect's I/O and returns the event the flow gets back. Every card
+operation runs in one PC/SC transaction that begins with the application
+SELECT, with a deadline on each command. Every failure becomes a
+:class:`~protocol.reasons.Reason` (:mod:`kiosk.reasons`), never an exception
+the controller must understand, and what became of an unlock is read from the
+card (:mod:`hw.unblocking`; :mod:`kiosk.unlock_progress` makes one outcome of
+it), if need be from the card put back in the reader (:meth:`resolve_unlock`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 
-from hw.errors import CardError
-from hw.pcsc import PcscConnection
+from hw.errors import CardError, UnsupportedCard
+from hw.pcsc import APDU_TIMEOUT, PcscConnection
 from hw.pins import PinStatus
-from hw.profiles import open_session
+from hw.profiles import CardSession, open_session
+from hw.settling import settle_returned_card
 from hw.siths.session import SithsSession
 from hw.siths.trust import TrustStore
+from hw.unblocking import unblock_pin
 from kiosk.cardservice_client import UnlockCredential
 from kiosk.cardservice_errors import CardServiceError, CardServiceProblem
 from kiosk.flow import effects as fx
 from kiosk.flow import events as ev
 from kiosk.flow.model import CardFacts, PinFacts
 from kiosk.ports import CardService
-from kiosk.reasons import NOTHING_CHANGED, card_reason, service_reason, tries_left
+from kiosk.reasons import card_reason, service_reason
+from kiosk.unlock_progress import UnlockProgress, pending_pins, settled, tell
 from protocol.cardservice_values import PinRole
 from protocol.credential import UnlockKey
 from protocol.problems import ProblemCode
@@ -37,93 +44,91 @@ def _facts(statuses: list[PinStatus]) -> tuple[PinFacts, ...]:
     return tuple(PinFacts(s.name, s.role, s.tries_left, s.blocked) for s in statuses)
 
 
-def _failed(
-    session_id: int, error: CardError, mechanism: UnlockMechanism | None
-) -> ev.UnlockFailed:
-    reason = card_reason(error)
-    outcome = Outcome.NOT_UNLOCKED if reason in NOTHING_CHANGED else Outcome.UNKNOWN
-    return ev.UnlockFailed(session_id, reason, tries_left(error), outcome, mechanism)
-
-
-def _service_credential(
-    job: fx.UnlockWithService, service: CardService, role: PinRole, challenge: bytes | None
-) -> UnlockCredential:
-    """The service's credential for one PIN, sealed to a key made for this request alone."""
-    return service.request_unlock(job.order_ref, job.card_number, role, UnlockKey(), challenge)
-
-
-class _Progress:
-    """How far a service unlock got: which PINs are unlocked, what the service was told.
-
-    Each credential's outcome goes to the card service once, and says what became
-    of the card: a PIN that was unblocked and verifies stays unlocked whatever
-    fails after it.
-    """
-
-    def __init__(self, job: fx.UnlockWithService, service: CardService) -> None:
-        self.session_id = job.session_id
-        self.pins = len(job.new_pins)
-        self.service = service
-        self.unlock_id: str | None = None
-        self.mechanism: UnlockMechanism | None = None
-        self.unlocked: list[str] = []
-        self._told: set[str] = set()
-
-    def tell(self, outcome: Outcome, reason: Reason | None = None) -> None:
-        """Report the current credential's outcome (once; a lost report is only logged)."""
-        unlock_id = self.unlock_id
-        if unlock_id is None or unlock_id in self._told:
-            return
-        self._told.add(unlock_id)
-        try:
-            self.service.report_outcome(unlock_id, outcome, reason)
-        except CardServiceError as error:
-            # The service keeps the audit; a lost report must not hide the card's state.
-            log.warning("could not report the unlock outcome: %s", error)
-
-    def failed(self, reason: Reason, outcome: Outcome, tries: int | None = None) -> ev.Event:
-        """The event for a failure, true to the PINs already unlocked in this visit."""
-        if len(self.unlocked) == self.pins:  # the card left after the last PIN verified
-            self.tell(Outcome.UNLOCKED)
-            return ev.UnlockFinished(self.session_id, self.mechanism)
-        if self.unlocked:
-            self.tell(Outcome.UNLOCKED, Reason.PARTLY_UNLOCKED)
-            return ev.UnlockFailed(
-                self.session_id, Reason.PARTLY_UNLOCKED, None, Outcome.UNLOCKED, self.mechanism
-            )
-        self.tell(outcome, reason)
-        return ev.UnlockFailed(self.session_id, reason, tries, outcome, self.mechanism)
+#: One PIN's reset, ready to run: the point of no return of its unblock.
+ResetFor = Callable[[CardSession, str, str], Callable[[], None]]
 
 
 class PcscCardAccess:
     """Reads and unlocks cards through pcscd; trusts the SITHS anchors it is given."""
 
-    def __init__(self, trust: TrustStore | None) -> None:
+    def __init__(self, trust: TrustStore | None, *, apdu_timeout: float = APDU_TIMEOUT) -> None:
         self.trust = trust
+        self.apdu_timeout = apdu_timeout
+
+    def _connect(self, reader: str) -> PcscConnection:
+        return PcscConnection(reader, apdu_timeout=self.apdu_timeout)
 
     def read_card(self, session_id: int, reader: str) -> ev.Event:
         """Which card it is, its PIN states and certificate problems."""
         try:
-            with PcscConnection(reader) as connection:
-                session = open_session(connection)
-                pins = _facts(session.pin_statuses())
-                if not isinstance(session, SithsSession):
-                    facts = CardFacts(session.profile, None, None, None, None, None, pins)
-                    return ev.CardRead(session_id, facts)
-                info = session.card_info(self.trust)
-                facts = CardFacts(
-                    profile="siths",
-                    card_number=info.card_number,
-                    holder_name=info.holder_name,
-                    organisation=info.organisation,
-                    valid_to=info.valid_to.date() if info.valid_to else None,
-                    personal_identity_number=info.personal_identity_number,
-                    pins=pins,
-                    problems=tuple(Reason(problem.value) for problem in info.problems),
-                )
+            with self._connect(reader) as connection:
+                facts = connection.in_transaction(lambda: self._card_facts(connection))
         except CardError as error:
             return ev.CardReadFailed(session_id, card_reason(error))
+        except Exception:  # a bug: said plainly, never a screen stuck on "reading"
+            log.exception("reading the card failed")
+            return ev.CardReadFailed(session_id, Reason.INTERNAL)
         return ev.CardRead(session_id, facts)
+
+    def _card_facts(self, connection: PcscConnection) -> CardFacts:
+        """The read phase: which card, its PIN states, its certificates' problems."""
+        session = open_session(connection)
+        pins = _facts(session.pin_statuses())
+        if not isinstance(session, SithsSession):
+            return CardFacts(session.profile, None, None, None, None, None, pins)
+        info = session.card_info(self.trust)
+        return CardFacts(
+            profile="siths",
+            card_number=info.card_number,
+            holder_name=info.holder_name,
+            organisation=info.organisation,
+            valid_to=info.valid_to.date() if info.valid_to else None,
+            personal_identity_number=info.personal_identity_number,
+            pins=pins,
+            problems=tuple(Reason(problem.value) for problem in info.problems),
+        )
+
+    def _unlock(
+        self,
+        reader: str,
+        progress: UnlockProgress,
+        reset_for: ResetFor,
+        cancelled: Callable[[], bool],
+    ) -> ev.Event:
+        """Each PIN unblocked and verified in one transaction; the outcome from the card."""
+
+        def work() -> None:
+            session = open_session(connection)
+            if not isinstance(session, SithsSession):
+                raise UnsupportedCard("the kiosk unlocks SITHS cards only")
+            for pin_name, new_pin in progress.new_pins.items():
+                if pin_name in progress.unlocked:
+                    continue  # done before another program reset the card
+                if cancelled():
+                    progress.refused = Reason.CANCELLED
+                    return
+                outcome = unblock_pin(
+                    session, pin_name, new_pin, reset_for(session, pin_name, new_pin)
+                )
+                progress.record(outcome)
+                if outcome.outcome is not Outcome.UNLOCKED:
+                    break
+            if not any(o.card_must_come_back for o in progress.outcomes.values()):
+                with contextlib.suppress(CardError):
+                    session.logout()
+
+        try:
+            with self._connect(reader) as connection:
+                connection.in_transaction(work)
+        except CardError as error:  # refused, or stopped, before that PIN's reset was sent
+            progress.stopped = error
+        except CardServiceError as error:  # refused before that PIN's reset was sent
+            progress.refused = service_reason(error)
+        except Exception:  # a bug: said plainly, and what the card did is not claimed
+            log.exception("the unlock failed")
+            progress.refused = Reason.INTERNAL
+            progress.crashed = True
+        return progress.finish()
 
     def unlock_with_service(
         self,
@@ -134,95 +139,75 @@ class PcscCardAccess:
         cancelled: Callable[[], bool] = lambda: False,
     ) -> ev.Event:
         """Credential from the service, unblock on the card, verify, report the outcome."""
-        progress = _Progress(job, service)
-        try:
-            with PcscConnection(job.reader) as connection:
-                session = open_session(connection)
-                if not isinstance(session, SithsSession):
-                    return ev.UnlockFailed(job.session_id, Reason.UNSUPPORTED_CARD)
-                roles = {p.name: p.role for p in session.pin_statuses()}
-                with connection.transaction():
-                    for pin_name, new_pin in job.new_pins:
-                        if cancelled():
-                            return progress.failed(Reason.CANCELLED, Outcome.NOT_UNLOCKED)
-                        role = PinRole(roles.get(pin_name) or PinRole.IDENTIFICATION)
-                        self._unblock(
-                            job, session, pin_name, new_pin, role, progress, safety_margin
-                        )
-                        session.verify(pin_name, new_pin)
-                        progress.unlocked.append(pin_name)
-                        if progress.mechanism is UnlockMechanism.ADMIN_KEY:
-                            progress.tell(Outcome.UNLOCKED)  # one credential per PIN
-                    session.logout()
-        except CardError as error:
-            failure = _failed(job.session_id, error, progress.mechanism)
-            return progress.failed(failure.reason, failure.outcome, failure.tries_left)
-        except CardServiceError as error:
-            # Refused before this PIN's reset was sent: nothing changed on it.
-            if progress.unlocked:
-                return progress.failed(service_reason(error), Outcome.NOT_UNLOCKED)
-            progress.tell(Outcome.NOT_UNLOCKED, service_reason(error))
-            return ev.ServiceRefused(job.session_id, service_reason(error))
-        progress.tell(Outcome.UNLOCKED)
-        return ev.UnlockFinished(job.session_id, progress.mechanism)
+        progress = UnlockProgress(job.session_id, job.new_pins, service)
+        roles = dict(job.roles)
+        issued: list[UnlockCredential] = []  # the PUK, once the service gave it (one per login)
 
-    @staticmethod
-    def _unblock(
-        job: fx.UnlockWithService,
-        session: SithsSession,
-        pin_name: str,
-        new_pin: str,
-        role: PinRole,
-        progress: _Progress,
-        safety_margin: int,
-    ) -> None:
-        """Unblock one PIN: with the service's PUK, or its cryptogram for the card's challenge."""
-        if progress.mechanism is not UnlockMechanism.ADMIN_KEY:
-            try:
-                credential = _service_credential(job, progress.service, role, None)
-            except CardServiceProblem as problem:
-                if problem.code != ProblemCode.CHALLENGE_REQUIRED:
-                    raise
-            else:
-                progress.unlock_id = credential.unlock_id
-                progress.mechanism = UnlockMechanism(credential.mechanism)
-                puk = credential.secret.decode("ascii")
-                session.unblock_pin(pin_name, puk, new_pin, safety_margin=safety_margin)
-                return
-        progress.mechanism = UnlockMechanism.ADMIN_KEY
+        def reset_for(session: CardSession, pin_name: str, new_pin: str) -> Callable[[], None]:
+            assert isinstance(session, SithsSession)  # _unlock unblocks SITHS cards only
+            known = roles.get(pin_name) or session.pin_roles().get(pin_name)
+            role = PinRole(known or PinRole.IDENTIFICATION)
 
-        def from_service(challenge: bytes) -> bytes:
-            credential = _service_credential(job, progress.service, role, challenge)
-            progress.unlock_id = credential.unlock_id
-            return credential.secret
+            def with_puk() -> bool:
+                """Unblock with the service's PUK; False when the card takes a cryptogram."""
+                if not issued and progress.mechanism is not UnlockMechanism.ADMIN_KEY:
+                    try:
+                        issued.append(_service_credential(job, service, role, None))
+                    except CardServiceProblem as problem:
+                        if problem.code != ProblemCode.CHALLENGE_REQUIRED:
+                            raise
+                        progress.mechanism = UnlockMechanism.ADMIN_KEY
+                    else:
+                        progress.mechanism = UnlockMechanism(issued[0].mechanism)
+                if not issued:
+                    return False
+                progress.credential(issued[0].unlock_id, pin_name)
+                puk = issued[0].secret.decode("ascii")
+                session.reset_pin(pin_name, puk, new_pin, safety_margin=safety_margin)
+                return True
 
-        session.unblock_pin_with_admin_key(
-            pin_name, new_pin, from_service, safety_margin=safety_margin
-        )
+            def from_service(challenge: bytes) -> bytes:
+                credential = _service_credential(job, service, role, challenge)
+                progress.credential(credential.unlock_id, pin_name)
+                return credential.secret
+
+            def reset() -> None:
+                if not with_puk():
+                    session.reset_pin_with_admin_key(pin_name, new_pin, from_service)
+
+            return reset
+
+        return self._unlock(job.reader, progress, reset_for, cancelled)
 
     def unlock_with_puk(self, job: fx.UnlockWithPuk, *, safety_margin: int) -> ev.Event:
         """The holder's own PUK: each PIN unblocked and verified."""
-        unlocked = 0
+        progress = UnlockProgress(job.session_id, job.new_pins, None, UnlockMechanism.PUK_LETTER)
+
+        def reset_for(session: CardSession, pin_name: str, new_pin: str) -> Callable[[], None]:
+            return lambda: session.reset_pin(
+                pin_name, job.puk, new_pin, safety_margin=safety_margin
+            )
+
+        return self._unlock(job.reader, progress, reset_for, lambda: False)
+
+    def resolve_unlock(self, job: fx.ResolveUnlock, service: CardService) -> ev.Event:
+        """The card is back: what became of the unsettled PINs; the service told the end."""
+        pending = job.pending
         try:
-            with PcscConnection(job.reader) as connection:
-                session = open_session(connection)
-                with connection.transaction():
-                    for pin_name, new_pin in job.new_pins:
-                        session.unblock_pin(pin_name, job.puk, new_pin, safety_margin=safety_margin)
-                        session.verify(pin_name, new_pin)
-                        unlocked += 1
-                    session.logout()
-        except CardError as error:
-            failure = _failed(job.session_id, error, UnlockMechanism.PUK_LETTER)
-            if unlocked == len(job.new_pins):  # the card left after the last PIN verified
-                return ev.UnlockFinished(job.session_id, UnlockMechanism.PUK_LETTER)
-            if unlocked:
-                return ev.UnlockFailed(
-                    job.session_id,
-                    Reason.PARTLY_UNLOCKED,
-                    None,
-                    Outcome.UNLOCKED,
-                    UnlockMechanism.PUK_LETTER,
-                )
-            return failure
-        return ev.UnlockFinished(job.session_id, UnlockMechanism.PUK_LETTER)
+            outcomes = settle_returned_card(
+                job.reader, job.card_number, pending_pins(pending), apdu_timeout=self.apdu_timeout
+            )
+        except Exception:  # a bug: still unknown, said plainly
+            log.exception("settling the unlock failed")
+            return ev.UnlockResolved(job.session_id, Outcome.UNKNOWN, Reason.INTERNAL)
+        outcome, why, told = settled(pending, outcomes)
+        for unlock_id, result, reason in told:
+            tell(service, unlock_id, result, reason)
+        return ev.UnlockResolved(job.session_id, outcome, why, pending.mechanism)
+
+
+def _service_credential(
+    job: fx.UnlockWithService, service: CardService, role: PinRole, challenge: bytes | None
+) -> UnlockCredential:
+    """The service's credential for one PIN, sealed to a key made for this request alone."""
+    return service.request_unlock(job.order_ref, job.card_number, role, UnlockKey(), challenge)

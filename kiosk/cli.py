@@ -16,17 +16,26 @@ from pathlib import Path
 
 from cryptography import x509
 
+from hw import pcsc
+from hw.card_text import shown
 from hw.errors import CardError, NoCard, PcscUnavailable, ReaderUnavailable
+from hw.pins import PinStatus
 from hw.siths.trust import TrustStore
 from kiosk import card_commands
 from kiosk.config import DEFAULT_PATH as DEFAULT_CONFIG
 from kiosk.messages import explain
+from kiosk.ui.i18n import text
 from protocol.card_rules import PUK_SAFETY_MARGIN
+from protocol.reasons import Outcome
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NO_SERVICE = 3
+EXIT_UNKNOWN = 4
+
+#: Seconds ``card unblock`` waits for a card taken out mid-command to be put back.
+CARD_BACK_WAIT = 30.0
 
 #: Subcommands served by :mod:`sim` (not part of the appliance image).
 DEVELOPER_COMMANDS = {
@@ -36,7 +45,19 @@ DEVELOPER_COMMANDS = {
 }
 
 
-def _print_status(as_json: bool, trust_files: list[Path]) -> int:
+def _pin_state(pin: PinStatus) -> str:
+    if pin.blocked:
+        return "BLOCKED"
+    if not pin.reported:
+        return "state not reported by the card"
+    if pin.verified:
+        return "not blocked (verified in this session; tries left not reported)"
+    if pin.tries_left is None:
+        return "not blocked (tries left not reported)"
+    return f"{pin.tries_left} tries left"
+
+
+def _print_status(as_json: bool, trust_files: list[Path], apdu_timeout: float) -> int:
     trust = None
     if trust_files:
         certificates = []
@@ -54,7 +75,7 @@ def _print_status(as_json: bool, trust_files: list[Path]) -> int:
         except ValueError as error:
             print(f"kiosk card status: {error}", file=sys.stderr)
             return EXIT_USAGE
-    reports = card_commands.status_report(trust)
+    reports = card_commands.status_report(trust, apdu_timeout=apdu_timeout)
     if as_json:
         print(json.dumps([report.to_json() for report in reports], indent=2))
         return EXIT_OK
@@ -63,13 +84,14 @@ def _print_status(as_json: bool, trust_files: list[Path]) -> int:
         return EXIT_FAILED
     for report in reports:
         card = report.card
+        reader = shown(report.reader)
         if card is None:
-            print(f"{report.reader}: no card")
+            print(f"{reader}: no card")
             continue
         kind = f"{card.profile.upper()} card" if card.profile else "card"
-        print(f"{report.reader}: {kind} (ATR {card.atr.hex(' ').upper()})")
+        print(f"{reader}: {kind} (ATR {card.atr.hex(' ').upper()})")
         if card.problem:
-            print(f"  problem: {card.problem}")
+            print(f"  problem: {shown(card.problem)}")
         if card.holder:
             holder = card.holder
             print(f"  holder: {holder.name} ({holder.hsa_id}), {holder.organisation}")
@@ -81,13 +103,7 @@ def _print_status(as_json: bool, trust_files: list[Path]) -> int:
             else:
                 print("  certificates chain to the trust anchors")
         for pin in card.pins:
-            if pin.blocked:
-                state = "BLOCKED"
-            elif pin.tries_left is None:
-                state = "not blocked (tries left not reported)"
-            else:
-                state = f"{pin.tries_left} tries left"
-            print(f"  {pin.name}: {state}")
+            print(f"  {pin.name}: {_pin_state(pin)}")
     return EXIT_OK
 
 
@@ -105,17 +121,63 @@ def _secret_reader() -> card_commands.SecretReader:
     return from_stream
 
 
+def _wait_for_card_back(reader: str, seconds: float) -> bool:
+    """Ask for the card back and wait for it (``card_back`` of :func:`card_commands.unblock`)."""
+    if seconds <= 0:
+        return False
+    print(
+        "The card left the reader (or stopped answering) during the unblock, so whether the"
+        f" PIN was reset is not known yet. Take the card out if it is still in, and put it"
+        f" back in {shown(reader)} (waiting up to {seconds:g} s) ...",
+        file=sys.stderr,
+    )
+    try:
+        return pcsc.wait_for_card_back(reader, seconds)
+    except CardError as error:  # pcscd gone, reader gone: the outcome stays unknown
+        print(explain(error), file=sys.stderr)
+        return False
+
+
 def _unblock(args: argparse.Namespace) -> int:
     reader = card_commands.choose_reader(args.reader)
     try:
-        status = card_commands.unblock(
-            reader, args.pin, _secret_reader(), safety_margin=args.puk_margin
+        result = card_commands.unblock(
+            reader,
+            args.pin,
+            _secret_reader(),
+            safety_margin=args.puk_margin,
+            apdu_timeout=args.apdu_timeout,
+            card_back=lambda: _wait_for_card_back(reader, args.wait),
         )
     except EOFError as error:
         print(f"kiosk card unblock: {error}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"Unblocked {status.name} on {reader}; the new PIN verifies.")
-    return EXIT_OK
+    except card_commands.NewPinRejected as refused:
+        words = text("en", f"pin.error.{refused.rejection.value}")
+        print(f"kiosk card unblock: the new PIN is not allowed: {words}", file=sys.stderr)
+        return EXIT_FAILED
+    except (PcscUnavailable, ReaderUnavailable, NoCard):
+        raise
+    except CardError as error:  # refused, or stopped, before the reset was sent
+        print(f"{explain(error)} The PIN was not reset.", file=sys.stderr)
+        return EXIT_FAILED
+    pin, where = shown(result.pin), shown(reader)
+    if result.outcome is Outcome.UNLOCKED:
+        print(f"Unblocked {pin} on {where}; the new PIN verifies.")
+        return EXIT_OK
+    if result.outcome is Outcome.NOT_UNLOCKED:
+        why = explain(result.error) if result.error is not None else ""
+        print(f"{pin} was not reset (the card says so). {why}", file=sys.stderr)
+        return EXIT_FAILED
+    cause = f" ({shown(str(result.error))})" if result.error is not None else ""
+    print(
+        f"Whether {pin} was reset is not known{cause}.\n"
+        f"Put the card in and run `kiosk card status`: if {pin} is still BLOCKED it was not"
+        " reset, and `kiosk card unblock` can be run again; if it shows tries left, it was"
+        " reset to the new PIN, which the holder can now try.",
+        file=sys.stderr,
+    )
+    return EXIT_UNKNOWN
 
 
 def _run_appliance(path: Path, *, headless: bool = False) -> int:
@@ -176,6 +238,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=PUK_SAFETY_MARGIN,
         help="PUK tries never to spend (default %(default)s; 0 allows unknown counts)",
     )
+    unblock.add_argument(
+        "--wait",
+        type=float,
+        default=CARD_BACK_WAIT,
+        metavar="SECONDS",
+        help="how long to wait for a card taken out mid-command to be put back, so its"
+        " outcome can be read (default %(default)g; 0: do not wait)",
+    )
+    for command in (status, unblock):
+        command.add_argument(
+            "--apdu-timeout",
+            type=float,
+            default=pcsc.APDU_TIMEOUT,
+            metavar="SECONDS",
+            help="give up on a card that does not answer a command in this time"
+            " (default %(default)g)",
+        )
 
     for name, about in DEVELOPER_COMMANDS.items():
         # Parsed by sim.cli; add_help=False passes --help through to it.
@@ -204,7 +283,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in DEVELOPER_COMMANDS:
             return _developer_command(args.command, ["-v"] * args.verbose + extra)
         if args.command == "card" and args.card_command == "status":
-            return _print_status(args.json, args.trust)
+            return _print_status(args.json, args.trust, args.apdu_timeout)
+        if args.command == "card" and args.apdu_timeout <= 0:
+            print("kiosk card: --apdu-timeout must be above 0", file=sys.stderr)
+            return EXIT_USAGE
         if args.command == "card" and args.card_command == "unblock":
             if args.puk_margin < 0:
                 print("kiosk card unblock: --puk-margin cannot be negative", file=sys.stderr)

@@ -30,6 +30,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from hw.pcsc import APDU_TIMEOUT
 from kiosk.cardservice_client import CONNECT_TIMEOUT, READ_TIMEOUT
 from kiosk.flow.machine import Timeouts
 from protocol.card_rules import PUK_SAFETY_MARGIN
@@ -143,6 +144,8 @@ class CardsTable(_Table):
     )
     # At least one try is kept for an ID administrator; 10 wrong PUKs lock a SITHS card for good.
     puk_margin: int = _between(PUK_SAFETY_MARGIN, 1, 9, "a whole number")
+    # A card that does not answer one command in this time is given up ("card not answering").
+    apdu_timeout: float = _between(APDU_TIMEOUT, 0.5, 60)
 
 
 class TelemetryTable(_Table):
@@ -237,6 +240,11 @@ class KioskConfig(_Table):
     def puk_margin(self) -> int:
         """``[cards] puk_margin``: PUK tries the kiosk never spends."""
         return self.cards.puk_margin
+
+    @property
+    def apdu_timeout(self) -> float:
+        """``[cards] apdu_timeout``: seconds one command to the card may take."""
+        return self.cards.apdu_timeout
 
     @property
     def timeouts(self) -> Timeouts:

@@ -266,6 +266,8 @@ class Controller:
                 self._submit(
                     lambda: self.card.unlock_with_puk(effect, safety_margin=self.config.puk_margin)
                 )
+            case fx.ResolveUnlock():
+                self._submit(lambda: self.card.resolve_unlock(effect, self.service))
 
     def _publish(self, report: fx.Report) -> None:
         """Stamp a report and hand it to the sink (which must not block: see event_sink)."""

@@ -20,9 +20,13 @@ _WITH_DETAIL = frozenset(
         Reason.UNSUPPORTED_CARD,
         Reason.READER_PROBLEM,
         Reason.UNEXPECTED_RESPONSE,
+        Reason.UNREADABLE_CERTIFICATE,
+        Reason.INVALID_PIN_REFERENCE,
+        Reason.NEW_PIN_NOT_VERIFIED,
         Reason.COMMAND_REFUSED,
         Reason.PIN_POLICY,
         Reason.PUK_MARGIN,
+        Reason.ADMIN_KEY_MARGIN,
         Reason.CARD_ERROR,
     }
 )

@@ -77,6 +77,10 @@ class CardAccess(Protocol):
         """UnlockWithPuk -> UnlockFinished / UnlockFailed."""
         ...
 
+    def resolve_unlock(self, job: fx.ResolveUnlock, service: CardService) -> ev.Event:
+        """ResolveUnlock -> UnlockResolved (and the card service told the final outcome)."""
+        ...
+
 
 #: Takes session reports; must not block (see :class:`kiosk.event_sink.BackgroundSink`).
 EventSink = Callable[[SessionReport], None]

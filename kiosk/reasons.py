@@ -9,17 +9,24 @@ from __future__ import annotations
 
 from hw.errors import (
     CardError,
+    CardNotAnswering,
     CardRemoved,
     CardReset,
+    DifferentCard,
+    InvalidPinReference,
     NoCard,
     PcscUnavailable,
     ReaderUnavailable,
+    ResetInterrupted,
     UnexpectedResponse,
+    UnreadableCertificate,
     UnsupportedCard,
 )
 from hw.pins import (
     AdminKeyBlocked,
+    AdminKeySafetyMargin,
     CryptogramRejected,
+    NewPinNotVerified,
     PinBlocked,
     PinPolicyViolation,
     PukBlocked,
@@ -46,6 +53,7 @@ NOTHING_CHANGED = frozenset(
         Reason.PUK_MARGIN,
         Reason.CRYPTOGRAM_REJECTED,
         Reason.ADMIN_KEY_BLOCKED,
+        Reason.ADMIN_KEY_MARGIN,
         Reason.PIN_POLICY,
         Reason.PUK_FORMAT,
         Reason.UNSUPPORTED_CARD,
@@ -56,6 +64,8 @@ NOTHING_CHANGED = frozenset(
 def card_reason(error: CardError) -> Reason:
     """The reason for a card-layer failure."""
     match error:
+        case ResetInterrupted(cause=cause):
+            return card_reason(cause)
         case WrongPuk():
             return Reason.WRONG_PUK
         case PukBlocked():
@@ -66,6 +76,10 @@ def card_reason(error: CardError) -> Reason:
             return Reason.CRYPTOGRAM_REJECTED
         case AdminKeyBlocked():
             return Reason.ADMIN_KEY_BLOCKED
+        case AdminKeySafetyMargin():
+            return Reason.ADMIN_KEY_MARGIN
+        case NewPinNotVerified():
+            return Reason.NEW_PIN_NOT_VERIFIED
         case PukFormatViolation():
             return Reason.PUK_FORMAT
         case PinPolicyViolation():
@@ -80,12 +94,20 @@ def card_reason(error: CardError) -> Reason:
             return Reason.NO_CARD
         case CardReset():
             return Reason.CARD_RESET
+        case CardNotAnswering():
+            return Reason.CARD_NOT_ANSWERING
+        case DifferentCard():
+            return Reason.OTHER_CARD
         case UnsupportedCard():
             return Reason.UNSUPPORTED_CARD
         case PcscUnavailable():
             return Reason.PCSC_UNAVAILABLE
         case ReaderUnavailable():
             return Reason.READER_PROBLEM
+        case UnreadableCertificate():
+            return Reason.UNREADABLE_CERTIFICATE
+        case InvalidPinReference():
+            return Reason.INVALID_PIN_REFERENCE
         case UnexpectedResponse():
             return Reason.UNEXPECTED_RESPONSE
         case ApduError():

@@ -15,6 +15,9 @@ PUK_LENGTH = 8
 
 #: PUK tries never spent by the kiosk or ``kiosk card unblock`` (unless told otherwise).
 PUK_SAFETY_MARGIN = 3
+#: Administration-key tries never spent by the kiosk (the key, like the PUK, allows 10):
+#: a card service that keeps sending a cryptogram the card refuses must not lock it for good.
+ADMIN_KEY_SAFETY_MARGIN = 3
 
 
 def is_pin_format(value: str) -> bool:

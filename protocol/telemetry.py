@@ -242,6 +242,8 @@ class EventKind(enum.StrEnum):
     LOGIN_COMPLETE = "login-complete"
     UNLOCK_SUCCEEDED = "unlock-succeeded"
     UNLOCK_FAILED = "unlock-failed"
+    #: An unknown outcome settled from the card put back: ``unlocked`` or ``not-unlocked``.
+    UNLOCK_RESOLVED = "unlock-resolved"
     SESSION_ENDED = "session-ended"
     OUT_OF_SERVICE = "out-of-service"
     BACK_IN_SERVICE = "back-in-service"

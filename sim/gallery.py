@@ -28,6 +28,7 @@ def example_states() -> list[tuple[str, object]]:
         NewPin,
         OutOfService,
         PukEntry,
+        PutCardBack,
         ReadingCard,
         Unlocking,
     )
@@ -81,6 +82,12 @@ def example_states() -> list[tuple[str, object]]:
             Failed(session, Reason.CARD_REMOVED, None, Outcome.UNKNOWN),
         ),
         ("14-partly-unlocked", Failed(session, Reason.PARTLY_UNLOCKED, None, Outcome.UNLOCKED)),
+        ("15-put-card-back", PutCardBack(session, far)),
+        ("16-put-card-back-other-card", PutCardBack(session, far, note=Reason.OTHER_CARD)),
+        (
+            "17-card-not-answering",
+            Failed(session, Reason.CARD_NOT_ANSWERING, None, Outcome.UNKNOWN),
+        ),
     ]
 
 

@@ -13,7 +13,7 @@ from cryptography import x509
 
 from hw.apdu import CommandApdu
 from hw.apdu_processor import ApduProcessor
-from hw.errors import UnsupportedCard
+from hw.errors import UnexpectedResponse, UnsupportedCard
 from hw.pins import PinStatus, check_piv_pin, check_piv_puk, pad_reference
 from hw.piv import constants as c
 from hw.piv import objects
@@ -33,6 +33,7 @@ from hw.status_words import (
     NotFound,
     ReferenceNotFound,
 )
+from hw.unblocking import PinOutcome, unblock_pin
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +62,13 @@ class PivSession:
     # -- reading ------------------------------------------------------------
 
     def select(self) -> None:
-        """Select the PIV application by AID prefix; :class:`UnsupportedCard` if absent."""
+        """Select the PIV application by AID prefix; :class:`UnsupportedCard` if the card refuses.
+
+        Whatever status word the refusal has, it means "no PIV application here".
+        """
         try:
             self._processor.send(CommandApdu(0x00, c.INS_SELECT, 0x04, 0x00, c.PIV_AID_PREFIX))
-        except (NotFound, FunctionNotSupported, IncorrectParameters, InstructionNotSupported):
+        except ApduError:
             raise UnsupportedCard("the card has no PIV application") from None
 
     def _get_data(self, object_id: int) -> bytes | None:
@@ -87,6 +91,14 @@ class PivSession:
         """The Card Holder Unique Identifier, or ``None`` if the card has none."""
         content = self._get_data(c.OBJ_CHUID)
         return None if content is None else objects.parse_chuid(content)
+
+    def identity(self) -> str | None:
+        """The CHUID's GUID, to tell this card from another put in its place."""
+        try:
+            chuid = self.read_chuid()
+        except UnexpectedResponse:
+            return None
+        return None if chuid is None else str(chuid.guid)
 
     def read_certificate(self, object_id: int = c.OBJ_AUTH_CERT) -> x509.Certificate | None:
         """A certificate object (default: PIV Authentication, slot 9A), or ``None``."""
@@ -153,8 +165,8 @@ class PivSession:
         check_piv_pin(new_pin, what="new PIN")
         change_reference(self._processor, c.KEY_PIN, pad_reference(old_pin), pad_reference(new_pin))
 
-    def unblock(self, puk: str, new_pin: str, *, safety_margin: int) -> PinStatus:
-        """Unblock the PIN with the PUK and set ``new_pin``; return the PIN state after.
+    def reset(self, puk: str, new_pin: str, *, safety_margin: int) -> None:
+        """RESET RETRY COUNTER with the PUK and ``new_pin``, outside the PUK safety margin.
 
         Refuses with :class:`PukSafetyMargin`, sending nothing, when the PUK has
         ``safety_margin`` or fewer tries left (or the card will not say and a
@@ -166,4 +178,48 @@ class PivSession:
         reset_retry_counter(
             self._processor, 0x00, c.KEY_PIN, pad_reference(puk) + pad_reference(new_pin)
         )
+
+    def unblock(self, puk: str, new_pin: str, *, safety_margin: int) -> PinOutcome:
+        """Unblock the PIN and verify ``new_pin``; what became of it, from the card."""
+        return unblock_pin(
+            self,
+            PIN_NAME,
+            new_pin,
+            lambda: self.reset(puk, new_pin, safety_margin=safety_margin),
+        )
+
+    # -- the profile-neutral names (hw.profiles.CardSession) ------------------------------
+
+    def _check_name(self, pin_name: str) -> None:
+        if pin_name != PIN_NAME:
+            raise UnsupportedCard(f"a PIV card has no PIN named {pin_name!r}")
+
+    def unblockable_pins(self) -> list[str]:
+        """PIV has one PIN."""
+        return [PIN_NAME]
+
+    def pin_roles(self) -> dict[str, str | None]:
+        """PIV PINs have no SITHS role."""
+        return {PIN_NAME: None}
+
+    def pin_state(self, pin_name: str) -> PinStatus:
+        """The PIN's state."""
+        self._check_name(pin_name)
         return self.pin_status()
+
+    def reset_pin(self, pin_name: str, puk: str, new_pin: str, *, safety_margin: int) -> None:
+        """Reset the PIV PIN with the PUK."""
+        self._check_name(pin_name)
+        self.reset(puk, new_pin, safety_margin=safety_margin)
+
+    def unblock_pin(
+        self, pin_name: str, puk: str, new_pin: str, *, safety_margin: int
+    ) -> PinOutcome:
+        """Unblock the PIV PIN."""
+        self._check_name(pin_name)
+        return self.unblock(puk, new_pin, safety_margin=safety_margin)
+
+    def verify(self, pin_name: str, pin: str) -> None:
+        """Verify the PIV PIN."""
+        self._check_name(pin_name)
+        self.verify_pin(pin)

@@ -7,13 +7,7 @@ from hw.apdu import CommandApdu
 from hw.apdu_processor import ApduProcessor
 from hw.errors import TlvError, UnsupportedCard
 from hw.pkcs15.model import Pkcs15Error, parse_dir
-from hw.status_words import (
-    ApduError,
-    FunctionNotSupported,
-    IncorrectParameters,
-    InstructionNotSupported,
-    NotFound,
-)
+from hw.status_words import ApduError, NotFound
 
 PKCS15_AID = bytes.fromhex("A000000063504B43532D3135")
 EF_DIR = bytes.fromhex("2F00")
@@ -24,8 +18,6 @@ INS_READ_BINARY = 0xB0
 #: Files larger than this are refused (no PKCS#15 file is near it).
 MAX_FILE = 32768
 
-_ABSENT = (NotFound, FunctionNotSupported, IncorrectParameters, InstructionNotSupported)
-
 
 class Pkcs15Files:
     """File access within one card's PKCS#15 application."""
@@ -35,22 +27,36 @@ class Pkcs15Files:
         self.app_path: bytes | None = None
 
     def select_application(self) -> None:
-        """Select by AID, else by the path in EF.DIR; :class:`UnsupportedCard` if neither."""
+        """Select by AID, else by the path in EF.DIR; :class:`UnsupportedCard` if neither.
+
+        Any refusal of the SELECT (whatever its status word: cards answer 6A82,
+        6A88, 6E00, 6999 ...) means "not here", so the probe goes on.
+        """
         try:
             self._processor.send(CommandApdu(0x00, INS_SELECT, 0x04, 0x0C, PKCS15_AID))
             return
-        except _ABSENT:
+        except ApduError:
             pass
         try:
-            directory = self.read(MF + EF_DIR)
+            applications = parse_dir(self.read(MF + EF_DIR))
         except (ApduError, Pkcs15Error):
             raise UnsupportedCard("the card has no PKCS#15 application") from None
-        for app in parse_dir(directory):
+        for app in applications:
             if app.aid == PKCS15_AID and app.path:
+                try:
+                    self._select_path(app.path)
+                except ApduError:
+                    raise UnsupportedCard("the PKCS#15 application cannot be selected") from None
                 self.app_path = app.path
-                self._select_path(app.path)
                 return
         raise UnsupportedCard("the card's EF.DIR lists no PKCS#15 application")
+
+    def reselect(self) -> None:
+        """Select the application again, the way it was found (the start of a transaction)."""
+        if self.app_path is not None:
+            self._select_path(self.app_path)
+        else:
+            self._processor.send(CommandApdu(0x00, INS_SELECT, 0x04, 0x0C, PKCS15_AID))
 
     def _select_path(self, path: bytes) -> bytes:
         """SELECT a path; return the FCP (may be empty)."""

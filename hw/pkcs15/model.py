@@ -13,7 +13,8 @@ from typing import TypeVar
 from asn1crypto import core
 
 from hw import tlv
-from hw.errors import TlvError, UnexpectedResponse
+from hw.card_text import shown
+from hw.errors import InvalidPinReference, MalformedCardData, TlvError
 from hw.pins import PinPolicyViolation, PukFormatViolation
 from hw.pkcs15 import asn1
 
@@ -23,8 +24,12 @@ T = TypeVar("T")
 _FILLER = (0x00, 0xFF)
 
 
-class Pkcs15Error(UnexpectedResponse):
+class Pkcs15Error(MalformedCardData):
     """A PKCS#15 structure on the card is malformed or inconsistent."""
+
+
+#: PIN references a command can carry (P2 is one byte).
+_REFERENCES = range(0x100)
 
 
 def _guard(what: str, parse: Callable[[], T]) -> T:
@@ -35,7 +40,7 @@ def _guard(what: str, parse: Callable[[], T]) -> T:
     """
     try:
         return parse()
-    except Pkcs15Error:
+    except MalformedCardData:
         raise
     except Exception as error:
         raise Pkcs15Error(f"malformed {what}: {type(error).__name__}") from None
@@ -76,7 +81,7 @@ def parse_dir(data: bytes) -> list[Application]:
             raise Pkcs15Error(f"malformed EF.DIR entry: {error}") from None
         if asn1.DIR_AID not in fields:
             raise Pkcs15Error("EF.DIR entry without an application identifier")
-        label = fields.get(asn1.DIR_LABEL, b"").decode("utf-8", "replace")
+        label = shown(fields.get(asn1.DIR_LABEL, b"").decode("utf-8", "replace"))
         apps.append(Application(fields[asn1.DIR_AID], label, fields.get(asn1.DIR_PATH, b"")))
     return apps
 
@@ -225,11 +230,14 @@ def parse_aodf(data: bytes) -> list[Pkcs15Pin]:
             stored = attrs["stored_length"]
             if not 0 < stored <= 64 or not 0 <= attrs["min_length"] <= 64:
                 raise Pkcs15Error("PIN lengths out of range")
+            reference = attrs["pin_reference"]
+            if reference is None or reference not in _REFERENCES:
+                raise InvalidPinReference(f"PIN reference {reference} is not one byte")
             return Pkcs15Pin(
-                label=common["label"] or f"PIN {cls['auth_id'].hex()}",
+                label=shown(common["label"] or f"PIN {cls['auth_id'].hex()}"),
                 auth_id=cls["auth_id"],
                 unblocked_by=common["auth_id"],
-                reference=attrs["pin_reference"],
+                reference=reference,
                 flags=frozenset(attrs["pin_flags"]),
                 pin_type=attrs["pin_type"],
                 min_length=attrs["min_length"],
@@ -293,7 +301,7 @@ def parse_cdf(data: bytes) -> list[Pkcs15Certificate]:
         def one(raw: bytes = raw) -> Pkcs15Certificate:
             native = asn1.CertificateObject.load(raw, strict=True).native
             return Pkcs15Certificate(
-                label=native["common"]["label"] or "",
+                label=shown(native["common"]["label"] or ""),
                 id=native["class_attributes"]["id"],
                 path=native["type_attributes"]["value"]["path"],
                 authority=bool(native["class_attributes"]["authority"]),
@@ -341,7 +349,7 @@ def parse_prkdf(data: bytes) -> list[Pkcs15PrivateKey]:
         def one(raw: bytes = raw) -> Pkcs15PrivateKey:
             native = asn1.PrivateRsaKeyObject.load(raw, strict=True).native
             return Pkcs15PrivateKey(
-                label=native["common"]["label"] or "",
+                label=shown(native["common"]["label"] or ""),
                 id=native["class_attributes"]["id"],
                 auth_id=native["common"]["auth_id"],
                 usage=frozenset(native["class_attributes"]["usage"]),

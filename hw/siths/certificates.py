@@ -5,6 +5,11 @@ HSA-ID (subject ``serialNumber``), organisation, card number (extension
 1.2.752.34.2.1), personal identity number (subjectAltName otherName
 1.2.752.29.4.13), validity, and whether the certificate is the card's
 identification or signature certificate (by key usage).
+
+``cryptography`` parses extensions lazily, so a certificate that loaded can
+still fail on a duplicate or malformed extension: :func:`describe` turns any
+such failure into :class:`~hw.errors.UnreadableCertificate`, and names and
+numbers from the certificate are made safe to show (:func:`hw.card_text.shown`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from dataclasses import dataclass
 from asn1crypto import core
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, NameOID
+
+from hw.card_text import shown
+from hw.errors import UnreadableCertificate
 
 CARD_NUMBER_OID = x509.ObjectIdentifier("1.2.752.34.2.1")
 PERSONAL_IDENTITY_NUMBER_OID = x509.ObjectIdentifier("1.2.752.29.4.13")
@@ -49,7 +57,7 @@ def _name_attribute(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:
     if not values:
         return None
     value = values[0].value
-    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+    return shown(value if isinstance(value, str) else value.decode("utf-8", "replace"))
 
 
 def _decode_string(der: bytes) -> str | None:
@@ -60,7 +68,7 @@ def _decode_string(der: bytes) -> str | None:
     except Exception:  # asn1crypto raises many types on garbage
         native = None
     if isinstance(native, str):
-        return native
+        return shown(native)
     if isinstance(native, int):
         return str(native)
     if isinstance(native, bytes):
@@ -112,7 +120,18 @@ def role(certificate: x509.Certificate) -> CertificateRole:
 
 
 def describe(certificate: x509.Certificate) -> HolderCertificate:
-    """Everything the kiosk needs from one holder certificate."""
+    """Everything the kiosk needs from one holder certificate; :class:`UnreadableCertificate`."""
+    try:
+        return _describe(certificate)
+    except UnreadableCertificate:
+        raise
+    except Exception as error:  # cryptography raises many kinds on lazily parsed garbage
+        raise UnreadableCertificate(
+            f"a certificate on the card cannot be read ({type(error).__name__})"
+        ) from None
+
+
+def _describe(certificate: x509.Certificate) -> HolderCertificate:
     subject = certificate.subject
     name = _name_attribute(subject, NameOID.COMMON_NAME)
     if name is None:

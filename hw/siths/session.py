@@ -3,9 +3,10 @@
 On opening, it selects the PKCS#15 application and reads the directory files
 (ODF, AODF, CDF, PrKDF). It then reports each PIN's state, reads the holder's
 certificates into a :class:`SithsCardInfo`, and unblocks a PIN in either of
-the two ways card-management systems use: with the PUK, or with a
-cryptogram over the card's challenge computed from the administration key.
-Both refuse inside the PUK safety margin and re-read the PIN state after.
+the two ways card-management systems use: with the PUK (refused inside the PUK
+safety margin), or with a cryptogram over the card's challenge computed from
+the administration key (refused inside the administration key's own margin).
+What became of the PIN is read from the card (:mod:`hw.unblocking`).
 """
 
 from __future__ import annotations
@@ -13,16 +14,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cryptography import x509
 
 from hw import tlv
 from hw.apdu import CommandApdu
 from hw.apdu_processor import ApduProcessor
-from hw.errors import TlvError, UnexpectedResponse, UnsupportedCard
+from hw.errors import TlvError, UnexpectedResponse, UnreadableCertificate, UnsupportedCard
 from hw.pins import (
     AdminKeyBlocked,
+    AdminKeySafetyMargin,
     CryptogramRejected,
     PinStatus,
     check_piv_pin,
@@ -45,7 +47,9 @@ from hw.status_words import (
     SecurityStatusNotSatisfied,
     VerificationFailed,
 )
+from hw.unblocking import PinOutcome, unblock_pin
 from protocol.admin_key import CHALLENGE_LENGTH
+from protocol.card_rules import ADMIN_KEY_SAFETY_MARGIN
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +80,7 @@ def _first_der(data: bytes) -> bytes:
     try:
         _item, end = tlv.parse_one(data)
     except TlvError as error:
-        raise model.Pkcs15Error(f"certificate file is not DER: {error}") from None
+        raise UnreadableCertificate(f"certificate file is not DER: {error}") from None
     return data[:end]
 
 
@@ -103,6 +107,10 @@ class SithsSession:
         )
         self._certificates: dict[bytes, x509.Certificate] | None = None
 
+    def select(self) -> None:
+        """Select the application again: the first command of every transaction."""
+        self._files.reselect()
+
     # -- certificates -------------------------------------------------------------
 
     def certificates(self) -> dict[bytes, x509.Certificate]:
@@ -114,7 +122,7 @@ class SithsSession:
                 try:
                     found[entry.id] = x509.load_der_x509_certificate(der)
                 except ValueError:
-                    raise model.Pkcs15Error(
+                    raise UnreadableCertificate(
                         f"certificate {entry.label!r} on the card is not a valid X.509 certificate"
                     ) from None
             self._certificates = found
@@ -162,6 +170,10 @@ class SithsSession:
             problems=problems,
         )
 
+    def identity(self) -> str | None:
+        """The card number, to tell this card from another put in its place."""
+        return self.card_info(None).card_number
+
     def _is_authority(self, cert_id: bytes) -> bool:
         return any(e.id == cert_id and e.authority for e in self.certificate_entries)
 
@@ -173,14 +185,14 @@ class SithsSession:
         key_ids = {key.id for key in self.keys if key.auth_id == pin.auth_id}
         try:
             certs = self.certificates()
-        except UnexpectedResponse:
+            for key_id in key_ids:
+                cert = certs.get(key_id)
+                if cert is not None:
+                    role = describe(cert).role
+                    if role is not CertificateRole.OTHER:
+                        return role.value
+        except UnexpectedResponse:  # an unreadable certificate: the PIN's role is not known
             return None
-        for key_id in key_ids:
-            cert = certs.get(key_id)
-            if cert is not None:
-                role = describe(cert).role
-                if role is not CertificateRole.OTHER:
-                    return role.value
         return None
 
     def _pin(self, name: str) -> model.Pkcs15Pin:
@@ -201,49 +213,90 @@ class SithsSession:
         raise UnsupportedCard(f"the card does not say which PUK unblocks {pin.label!r}")
 
     def status_of(self, pin: model.Pkcs15Pin) -> PinStatus:
-        """One PIN's (or the PUK's) state via the empty VERIFY."""
+        """One PIN's (or the PUK's) state via the empty VERIFY, with its role."""
         status = reference_status(self._processor, pin.label, pin.reference)
-        return PinStatus(status.name, status.tries_left, status.blocked, self._role_of(pin))
+        return replace(status, role=self._role_of(pin))
 
     def pin_statuses(self) -> list[PinStatus]:
         """Every PIN and the PUK, in the card's order."""
         return [self.status_of(pin) for pin in self.pins]
 
+    def pin_state(self, pin_name: str) -> PinStatus:
+        """One PIN's state (no role: nothing but the empty VERIFY is sent)."""
+        pin = self._pin(pin_name)
+        return reference_status(self._processor, pin.label, pin.reference)
+
     def unblockable_pins(self) -> list[str]:
         """Labels of the PINs (not PUKs) on the card."""
         return [pin.label for pin in self.pins if not pin.is_unblocking_pin]
+
+    def pin_roles(self) -> dict[str, str | None]:
+        """Each PIN's role ("identification", "signature"), from the keys and certificates."""
+        return {pin.label: self._role_of(pin) for pin in self.pins}
 
     def _new_pin_bytes(self, pin: model.Pkcs15Pin, new_pin: str) -> bytes:
         check_piv_pin(new_pin, what="new PIN")
         return pin.encode(new_pin, what="new PIN")
 
-    def unblock_pin(
-        self, pin_name: str, puk: str, new_pin: str, *, safety_margin: int
-    ) -> PinStatus:
-        """Unblock with the PUK: RESET RETRY COUNTER ``00 2C 00 <ref>`` with PUK and new PIN."""
+    def reset_pin(self, pin_name: str, puk: str, new_pin: str, *, safety_margin: int) -> None:
+        """RESET RETRY COUNTER ``00 2C 00 <ref>`` with PUK and new PIN, outside the PUK margin."""
         pin = self._pin(pin_name)
         puk_object = self._puk_for(pin)
         data = puk_object.encode(puk, what="PUK") + self._new_pin_bytes(pin, new_pin)
-        check_puk_margin(self.status_of(puk_object), safety_margin)
+        puk_state = reference_status(self._processor, puk_object.label, puk_object.reference)
+        check_puk_margin(puk_state, safety_margin)
         reset_retry_counter(self._processor, 0x00, pin.reference, data)
-        return self.status_of(pin)
 
-    def unblock_pin_with_admin_key(
+    def unblock_pin(
+        self, pin_name: str, puk: str, new_pin: str, *, safety_margin: int
+    ) -> PinOutcome:
+        """Unblock with the PUK and verify the new PIN; what became of it, from the card."""
+        return unblock_pin(
+            self,
+            pin_name,
+            new_pin,
+            lambda: self.reset_pin(pin_name, puk, new_pin, safety_margin=safety_margin),
+        )
+
+    def admin_key_tries_left(self) -> int | None:
+        """The administration key's tries left, by EXTERNAL AUTHENTICATE without data.
+
+        The reference card answers it like the empty VERIFY (``63CX``, no try
+        spent; ``6983`` when blocked); ``None`` when a card does not say.
+        """
+        response = self._processor.transmit(
+            CommandApdu(0x00, INS_EXTERNAL_AUTHENTICATE, 0x00, ADMIN_KEY_REFERENCE)
+        )
+        if response.sw & 0xFFF0 == 0x63C0:
+            return response.sw & 0x0F
+        if response.sw == 0x6983:
+            return 0
+        return None
+
+    def reset_pin_with_admin_key(
         self,
         pin_name: str,
         new_pin: str,
         cryptogram_for: CryptogramSource,
         *,
-        safety_margin: int,
-    ) -> PinStatus:
-        """Unblock with a cryptogram: GET CHALLENGE, EXTERNAL AUTHENTICATE, RRC (P1=02).
+        safety_margin: int = ADMIN_KEY_SAFETY_MARGIN,
+    ) -> None:
+        """GET CHALLENGE, EXTERNAL AUTHENTICATE with the service's cryptogram, RRC (P1=02).
 
         ``cryptogram_for(challenge)`` asks the card service; the cryptogram is
-        good for this challenge only, and only while the card stays in.
+        good for this challenge only, and only while the card stays in. The PUK
+        is not used, so its margin does not apply: the administration key's own
+        counter is kept out of its last ``safety_margin`` tries instead (a card
+        that does not report that counter is tried: the card service limits
+        attempts per card).
         """
         pin = self._pin(pin_name)
         encoded = self._new_pin_bytes(pin, new_pin)
-        check_puk_margin(self.status_of(self._puk_for(pin)), safety_margin)
+        tries = self.admin_key_tries_left()
+        if tries == 0:
+            raise AdminKeyBlocked()
+        if tries is not None and tries <= safety_margin:
+            raise AdminKeySafetyMargin(tries, safety_margin)
         challenge = self._processor.send(
             CommandApdu(0x00, INS_GET_CHALLENGE, 0x00, 0x00, le=CHALLENGE_LENGTH)
         )
@@ -270,7 +323,24 @@ class SithsSession:
         except (ConditionsNotSatisfied, SecurityStatusNotSatisfied):
             raise CryptogramRejected() from None
         reset_retry_counter(self._processor, 0x02, pin.reference, encoded)
-        return self.status_of(pin)
+
+    def unblock_pin_with_admin_key(
+        self,
+        pin_name: str,
+        new_pin: str,
+        cryptogram_for: CryptogramSource,
+        *,
+        safety_margin: int = ADMIN_KEY_SAFETY_MARGIN,
+    ) -> PinOutcome:
+        """Unblock with the card service's cryptogram and verify the new PIN."""
+        return unblock_pin(
+            self,
+            pin_name,
+            new_pin,
+            lambda: self.reset_pin_with_admin_key(
+                pin_name, new_pin, cryptogram_for, safety_margin=safety_margin
+            ),
+        )
 
     def verify(self, pin_name: str, pin_value: str) -> None:
         """Verify a PIN by its label."""

@@ -23,6 +23,7 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
+from hw.errors import UnreadableCertificate
 from hw.siths.certificates import HolderCertificate
 from protocol.reasons import Reason
 
@@ -122,4 +123,8 @@ class TrustStore:
             verifier.verify(leaf, intermediates)
         except VerificationError:
             return False
+        except Exception as error:  # a malformed extension surfaces only when validated
+            raise UnreadableCertificate(
+                f"a certificate on the card cannot be checked ({type(error).__name__})"
+            ) from None
         return True

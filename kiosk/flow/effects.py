@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kiosk.flow.model import Unsettled
 from protocol.reasons import Outcome, Reason, UnlockMechanism
 from protocol.telemetry import EventKind
 
@@ -53,6 +54,8 @@ class UnlockWithService:
     order_ref: str
     card_number: str
     new_pins: tuple[tuple[str, str], ...]
+    #: Each PIN's role as the card was read ("identification", "signature"), by name.
+    roles: tuple[tuple[str, str | None], ...] = ()
 
     def __repr__(self) -> str:  # the PIN must never reach a log through a repr
         names = ", ".join(name for name, _ in self.new_pins)
@@ -72,6 +75,19 @@ class UnlockWithPuk:
     def __repr__(self) -> str:
         names = ", ".join(name for name, _ in self.new_pins)
         return f"UnlockWithPuk(session_id={self.session_id}, pins=[{names}])"
+
+
+@dataclass(frozen=True)
+class ResolveUnlock:
+    """The card is back: read what became of ``pending`` -> UnlockResolved.
+
+    Also tells the card service the final outcome of each credential.
+    """
+
+    session_id: int
+    reader: str
+    card_number: str | None
+    pending: Unsettled
 
 
 #: What a report is about: the steps of a session are telemetry's event kinds.
@@ -100,5 +116,12 @@ class Report:
 
 
 Effect = (
-    ReadCard | StartLogin | PollLogin | CancelLogin | UnlockWithService | UnlockWithPuk | Report
+    ReadCard
+    | StartLogin
+    | PollLogin
+    | CancelLogin
+    | UnlockWithService
+    | UnlockWithPuk
+    | ResolveUnlock
+    | Report
 )

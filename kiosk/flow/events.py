@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kiosk.flow.model import CardFacts, LoginInfo
+from kiosk.flow.model import CardFacts, LoginInfo, Unsettled
 from protocol.reasons import Outcome, Reason, UnlockMechanism
 
 
@@ -97,13 +97,28 @@ class UnlockFinished:
 class UnlockFailed:
     """The unlock failed; ``outcome`` says what the card's state is, as far as it is known.
 
-    ``tries_left`` is the PUK tries left after a wrong PUK.
+    ``tries_left`` is the PUK tries left after a wrong PUK. With outcome unknown,
+    ``pending`` is what to ask the card when it is back (``None``: nothing can).
     """
 
     session_id: int
     reason: Reason
     tries_left: int | None = None
     outcome: Outcome = Outcome.NOT_UNLOCKED
+    mechanism: UnlockMechanism | None = None
+    pending: Unsettled | None = None
+
+
+@dataclass(frozen=True)
+class UnlockResolved:
+    """The card came back and said what became of the unlock (result of ResolveUnlock).
+
+    ``outcome`` unknown means it still cannot tell (``reason``: another card, no answer).
+    """
+
+    session_id: int
+    outcome: Outcome
+    reason: Reason | None = None
     mechanism: UnlockMechanism | None = None
 
 
@@ -139,6 +154,7 @@ Event = (
     | PinEntered
     | UnlockFinished
     | UnlockFailed
+    | UnlockResolved
     | Tick
     | ServiceHealth
 )

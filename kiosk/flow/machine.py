@@ -6,7 +6,10 @@ from dataclasses import dataclass, replace
 
 from kiosk.flow import effects as fx
 from kiosk.flow import events as ev
+from kiosk.flow import put_back
 from kiosk.flow.model import CardFacts, Session
+from kiosk.flow.reports import card_number as _card_number
+from kiosk.flow.reports import report as _report
 from kiosk.flow.states import (
     ACTIVE,
     CardSummary,
@@ -17,6 +20,7 @@ from kiosk.flow.states import (
     NewPin,
     OutOfService,
     PukEntry,
+    PutCardBack,
     ReadingCard,
     StartingLogin,
     State,
@@ -38,6 +42,10 @@ class Timeouts:
     pin: float = 90.0
     unlock: float = 90.0
     session_ceiling: float = 600.0
+    #: The card left mid-unlock: how long "put the card back" waits for it.
+    put_back: float = 30.0
+    #: A result shown after the card already left stays this long.
+    result_shown: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -75,21 +83,6 @@ def _cancel_login(state: State) -> tuple[fx.Effect, ...]:
     if isinstance(state, NewPin) and state.order_ref is not None:
         return (fx.CancelLogin(state.order_ref),)
     return ()
-
-
-def _card_number(session: Session) -> str | None:
-    return session.card.card_number if session.card else None
-
-
-def _report(kind: fx.ReportKind, session: Session, now: float, **facts: object) -> fx.Report:
-    """A report on one step of ``session`` (no PIN, PUK or personal identity number)."""
-    return fx.Report(
-        kind,
-        session.session_id,
-        _card_number(session),
-        duration=round(now - session.started, 3),
-        **facts,  # type: ignore[arg-type]
-    )
 
 
 def _fail(
@@ -146,23 +139,25 @@ def transition(state: State, event: ev.Event, now: float, config: FlowConfig) ->
 
     session = getattr(state, "session", None)
 
-    # Card removal ends any session at once (and with it any PIN or PUK held).
+    # Card removal ends any session at once (and with it any PIN or PUK held), unless
+    # the card was being unlocked: then it is asked back, to settle what happened.
     if isinstance(event, ev.CardRemoved):
         if session is None or event.reader != session.reader:
             return state, ()
-        # Pulled while unlocking: whether the card was unlocked is not known yet.
-        pulled_mid_unlock = (
-            _fail(state, session, now, Reason.CARD_REMOVED, outcome=Outcome.UNKNOWN)[1]
-            if isinstance(state, Unlocking)
-            else ()
-        )
+        if put_back.keeps_session(state):
+            return put_back.card_left(state, session, now, config.timeouts)
         return Idle(session.session_id), (
             *_cancel_login(state),
-            *pulled_mid_unlock,
             _report(fx.ReportKind.SESSION_ENDED, session, now, detail=type(state).__name__),
         )
 
     if isinstance(event, ev.CardInserted):
+        if isinstance(state, PutCardBack) and session is not None:
+            return put_back.card_back(state, session, event)
+        if put_back.card_out(state) and session is not None:
+            ended, effects = put_back.end(state, session, now)
+            started, more = transition(ended, event, now, config)
+            return started, (*effects, *more)
         if isinstance(state, Idle):
             new = Session(state.last_session + 1, event.reader, now)
             return ReadingCard(new, now + config.timeouts.read), (
@@ -186,6 +181,8 @@ def transition(state: State, event: ev.Event, now: float, config: FlowConfig) ->
 
 
 def _on_tick(state: State, session: Session, now: float, config: FlowConfig) -> Result:
+    if isinstance(state, PutCardBack) or put_back.card_out(state):
+        return put_back.on_tick(state, session, now, config.timeouts)
     if not isinstance(state, ACTIVE):
         return state, ()
     if now - session.started >= config.timeouts.session_ceiling and not isinstance(
@@ -210,6 +207,8 @@ def _on_tick(state: State, session: Session, now: float, config: FlowConfig) -> 
 def _on_session_event(
     state: State, session: Session, event: ev.Event, now: float, config: FlowConfig
 ) -> Result:
+    if isinstance(state, PutCardBack):
+        return put_back.on_event(state, session, event, now, config.timeouts)
     match state, event:
         case ReadingCard(), ev.CardRead(card=card):
             read = replace(session, card=card)
@@ -266,7 +265,7 @@ def _on_session_event(
                 ),
             )
         case Unlocking(), ev.UnlockFailed() as failed:
-            return _fail(
+            failed_state, effects = _fail(
                 state,
                 session,
                 now,
@@ -275,6 +274,9 @@ def _on_session_event(
                 failed.outcome,
                 failed.mechanism,
             )
+            # Outcome unknown with the card still in (it stopped answering): asked again
+            # once it has been taken out and put back.
+            return replace(failed_state, pending=failed.pending), effects
     return state, ()
 
 
@@ -318,7 +320,8 @@ def _on_new_pin(
         card_number = _card_number(session)
         if state.order_ref is None or card_number is None:  # cannot happen via transition()
             return _fail(state, session, now, Reason.INTERNAL)
+        roles = tuple((p.name, p.role) for p in card.pins) if card else ()
         effect = fx.UnlockWithService(
-            session.session_id, session.reader, state.order_ref, card_number, new_pins
+            session.session_id, session.reader, state.order_ref, card_number, new_pins, roles
         )
     return Unlocking(session, now + config.timeouts.unlock), (effect,)

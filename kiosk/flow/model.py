@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from protocol.reasons import Reason
+from protocol.reasons import Reason, UnlockMechanism
 
 
 @dataclass(frozen=True)
@@ -63,3 +63,34 @@ class Session:
     reader: str
     started: float
     card: CardFacts | None = None
+
+
+@dataclass(frozen=True)
+class UnsettledPin:
+    """A PIN whose reset may or may not have happened; the new PIN never shows in a repr."""
+
+    name: str
+    new_pin: str = field(repr=False)
+    #: Its state before the reset was sent (to judge the card's answer by).
+    was_blocked: bool
+    tries_before: int | None
+
+
+@dataclass(frozen=True)
+class Unsettled:
+    """An unlock whose outcome only the card can settle, once it is back in the reader.
+
+    Held by the flow (so it ends with the session) and handed back to the card
+    work in :class:`~kiosk.flow.effects.ResolveUnlock`.
+    """
+
+    #: Why the outcome is not known (card-removed, card-not-answering ...).
+    reason: Reason
+    mechanism: UnlockMechanism | None
+    pins: tuple[UnsettledPin, ...]
+    #: PINs of this visit already unlocked and verified.
+    unlocked: tuple[str, ...] = ()
+    #: PINs of this visit not tried at all (the unlock stopped before them).
+    untried: tuple[str, ...] = ()
+    #: Credentials whose final outcome the card service must be told: (unlock id, its PINs).
+    credentials: tuple[tuple[str, tuple[str, ...]], ...] = ()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kiosk.flow.model import LoginInfo, Session
+from kiosk.flow.model import LoginInfo, Session, Unsettled
 from kiosk.pin_policy import PinRejection
 from protocol.reasons import Outcome, Reason
 
@@ -105,24 +105,48 @@ class Unlocking:
 
 
 @dataclass(frozen=True)
-class Done:
-    """Unlocked; remove the card."""
+class PutCardBack:
+    """The card left while its PIN may have been reset: "put the card back", until ``deadline``.
+
+    ``pending`` is what the card must be asked once it is back; ``running`` the
+    unlock not having answered yet (it may still say the outcome is known).
+    ``card_in`` is the card being back, ``checking`` a ResolveUnlock under way,
+    ``note`` why the last look settled nothing (another card, no answer).
+    """
 
     session: Session
+    deadline: float
+    pending: Unsettled | None = None
+    running: bool = True
+    card_in: bool = False
+    checking: bool = False
+    note: Reason | None = None
+
+
+@dataclass(frozen=True)
+class Done:
+    """Unlocked; remove the card (``until``: it is already out; idle again at that time)."""
+
+    session: Session
+    until: float | None = None
 
 
 @dataclass(frozen=True)
 class Failed:
     """The unlock did not succeed: ``reason`` says why and what to do next; remove the card.
 
-    ``outcome`` is what is known of the card: not unlocked, or unknown when it
-    left the reader while the unlock was under way.
+    ``outcome`` is what is known of the card: not unlocked, unlocked in part, or
+    unknown when it left (or stopped answering) while the unlock was under way;
+    then ``pending`` is what to ask it when it is put back in. ``until``: the card
+    is already out, and the kiosk is idle again at that time.
     """
 
     session: Session
     reason: Reason
     tries_left: int | None = None
     outcome: Outcome = Outcome.NOT_UNLOCKED
+    pending: Unsettled | None = None
+    until: float | None = None
 
 
 State = (
@@ -135,6 +159,7 @@ State = (
     | PukEntry
     | NewPin
     | Unlocking
+    | PutCardBack
     | Done
     | Failed
 )

@@ -27,6 +27,7 @@ from kiosk.flow.states import (
     NewPin,
     OutOfService,
     PukEntry,
+    PutCardBack,
     ReadingCard,
     StartingLogin,
     State,
@@ -222,6 +223,21 @@ def _keypad_page(
     return page
 
 
+def _card_out(key: str, until: float | None) -> str:
+    """The variant of a result's words for a card that is already out of the reader."""
+    return key if until is None else f"{key}_card_out"
+
+
+def _put_back_body(state: PutCardBack, lang: str) -> str:
+    """Put the card back; or it is being checked; or what the last look at it found."""
+    if state.checking:
+        return text(lang, "putback.checking")
+    body = text(lang, "putback.body")
+    if state.note is not None and state.note != "card-removed":
+        body = f"{_reason(lang, state.note)}\n\n{body}"
+    return body
+
+
 def build(state: State, lang: str, send: Send, *, scrambled: bool = False) -> Widget:
     """The view for a state."""
     match state:
@@ -260,9 +276,13 @@ def build(state: State, lang: str, send: Send, *, scrambled: bool = False) -> Wi
             )
         case Unlocking():
             return _message(lang, "unlocking.title", text(lang, "unlocking.body"))
-        case Done():
-            return _message(lang, "done.title", text(lang, "done.body"))
-        case Failed(reason=reason, tries_left=tries, outcome=outcome):
-            body = f"{_reason(lang, reason, tries)}\n\n{text(lang, 'common.remove_card')}"
+        case PutCardBack():
+            return _message(lang, "putback.title", _put_back_body(state, lang))
+        case Done(until=until):
+            return _message(lang, "done.title", text(lang, _card_out("done.body", until)))
+        case Failed(reason=reason, tries_left=tries, outcome=outcome, until=until):
+            body = _reason(lang, reason, tries)
+            if until is None:
+                body += f"\n\n{text(lang, 'common.remove_card')}"
             return _message(lang, FAILED_TITLES[outcome], body)
     return AnchorLayout()

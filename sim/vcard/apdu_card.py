@@ -141,8 +141,21 @@ class ApduCard:
             except TlvError:
                 return sw(0x6A80)
 
+    #: T=0 style: an answer to a command that carried data waits for GET RESPONSE.
+    answers_through_get_response = False
+    #: No GET RESPONSE: long answers only to an extended-length Le, in one piece.
+    extended_length_only = False
+
     def respond(self, data: bytes, command: CommandApdu) -> bytes:
         """Answer with data: up to 256 bytes (or Le, if extended) now, the rest via 61xx."""
+        if self.answers_through_get_response and command.data and data:
+            self._pending = data
+            return bytes([0x61, len(data) if len(data) < 256 else 0])
+        if self.extended_length_only and not command.extended and len(data) > SHORT_MAX_LE:
+            return sw(0x6700)
+        return self._deliver(data, command)
+
+    def _deliver(self, data: bytes, command: CommandApdu) -> bytes:
         chunk = (command.le or SHORT_MAX_LE) if command.extended else SHORT_MAX_LE
         head, rest = data[:chunk], data[chunk:]
         self._pending = rest
@@ -151,6 +164,8 @@ class ApduCard:
         return head + SW_OK
 
     def _get_response(self, command: CommandApdu) -> bytes:
+        if self.extended_length_only:
+            return sw(0x6D00)
         if not self._pending:
             return sw(0x6985)
-        return self.respond(self._pending, CommandApdu(0, 0, 0, 0, le=command.le))
+        return self._deliver(self._pending, CommandApdu(0, 0, 0, 0, le=command.le))

@@ -14,11 +14,10 @@ import os
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.hazmat.primitives import constant_time, serialization
+from cryptography.hazmat.primitives import constant_time
 
 from hw.apdu import CommandApdu
 from hw.pins import PAD, pad_reference
-from hw.pkcs15 import model
 from hw.siths.certificates import CertificateRole
 from protocol.admin_key import ADMIN_KEY_LENGTH, CHALLENGE_LENGTH, admin_cryptogram
 from sim.siths_pki import SithsHolder, SithsTestPki
@@ -31,18 +30,33 @@ from sim.vcard.apdu_card import (
     tries_sw,
     valid_pin_block,
 )
-from sim.vcard.iso_fs import DedicatedFile, ElementaryFile, FileSystem, fcp
+from sim.vcard.card_os import Answers, CardOs
+from sim.vcard.iso_fs import DedicatedFile, FileSystem, fcp
+from sim.vcard.siths_files import (
+    ADMIN_KEY_REF,
+    APP_DF,
+    IDENTIFICATION_PIN_LABEL,
+    IDENTIFICATION_PIN_REF,
+    PKCS15_AID,
+    PUK_LABEL,
+    PUK_REF,
+    SIGNATURE_PIN_LABEL,
+    SIGNATURE_PIN_REF,
+    app_df,
+    pkcs15_tree,
+)
 
-PKCS15_AID = bytes.fromhex("A000000063504B43532D3135")
-APP_DF = 0x5015
-IDENTIFICATION_PIN_REF = 0x81
-SIGNATURE_PIN_REF = 0x82
-PUK_REF = 0x83
-ADMIN_KEY_REF = 0x01
-
-IDENTIFICATION_PIN_LABEL = "Identification PIN"
-SIGNATURE_PIN_LABEL = "Signature PIN"
-PUK_LABEL = "PUK"
+#: The file system's names, for the card's users (tests, the demo).
+__all__ = [
+    "IDENTIFICATION_PIN_LABEL",
+    "PKCS15_AID",
+    "PUK_LABEL",
+    "SIGNATURE_PIN_LABEL",
+    "SithsCardState",
+    "VirtualSithsCard",
+    "pkcs15_tree",
+    "puk_value",
+]
 
 INS_SELECT = 0xA4
 INS_READ_BINARY = 0xB0
@@ -51,113 +65,6 @@ INS_CHANGE_REFERENCE = 0x24
 INS_RESET_RETRY_COUNTER = 0x2C
 INS_GET_CHALLENGE = 0x84
 INS_EXTERNAL_AUTHENTICATE = 0x82
-
-
-def _path(*fids: int) -> bytes:
-    return b"".join(fid.to_bytes(2, "big") for fid in fids)
-
-
-def pkcs15_tree(
-    identification: x509.Certificate | None,
-    signature: x509.Certificate | None,
-    *,
-    serial: bytes,
-    label: str = "SITHS eID",
-) -> DedicatedFile:
-    """The card's file system: MF, EF.DIR, DF.PKCS15 with its directory files."""
-    mf = DedicatedFile(0x3F00)
-    app = DedicatedFile(APP_DF, aid=PKCS15_AID)
-    mf.add(app)
-    mf.add(
-        ElementaryFile(
-            0x2F00,
-            model.build_dir([model.Application(PKCS15_AID, label, _path(0x3F00, APP_DF))]),
-        )
-    )
-    pins = [
-        model.Pkcs15Pin(
-            IDENTIFICATION_PIN_LABEL,
-            b"\x01",
-            b"\x03",
-            IDENTIFICATION_PIN_REF,
-            frozenset({"local", "initialized", "needs-padding"}),
-            "ascii-numeric",
-            6,
-            8,
-            8,
-            PAD,
-        ),
-        model.Pkcs15Pin(
-            SIGNATURE_PIN_LABEL,
-            b"\x02",
-            b"\x03",
-            SIGNATURE_PIN_REF,
-            frozenset({"local", "initialized", "needs-padding"}),
-            "ascii-numeric",
-            6,
-            8,
-            8,
-            PAD,
-        ),
-        model.Pkcs15Pin(
-            PUK_LABEL,
-            b"\x03",
-            None,
-            PUK_REF,
-            frozenset({"local", "initialized", "unblockingPin", "soPin"}),
-            "ascii-numeric",
-            8,
-            8,
-            8,
-            PAD,
-        ),
-    ]
-    certificates: list[model.Pkcs15Certificate] = []
-    keys: list[model.Pkcs15PrivateKey] = []
-    for index, (cert, role, pin_id) in enumerate(
-        [
-            (identification, CertificateRole.IDENTIFICATION, b"\x01"),
-            (signature, CertificateRole.SIGNATURE, b"\x02"),
-        ]
-    ):
-        if cert is None:
-            continue
-        key_id = bytes([0x45 + index])
-        cert_fid = 0x4301 + index
-        name = "Identification" if role is CertificateRole.IDENTIFICATION else "Signature"
-        der = cert.public_bytes(serialization.Encoding.DER)
-        app.add(ElementaryFile(cert_fid, der))
-        certificates.append(
-            model.Pkcs15Certificate(f"{name} certificate", key_id, _path(0x3F00, APP_DF, cert_fid))
-        )
-        usage = (
-            {"sign", "decrypt"} if role is CertificateRole.IDENTIFICATION else {"nonRepudiation"}
-        )
-        keys.append(
-            model.Pkcs15PrivateKey(
-                f"{name} key",
-                key_id,
-                pin_id,
-                frozenset(usage),
-                _path(0x3F00, APP_DF, 0x4B01 + index),
-                cert.public_key().key_size,
-            )
-        )
-    odf = {
-        "private_keys": _path(0x3F00, APP_DF, 0x4401),
-        "certificates": _path(0x3F00, APP_DF, 0x4402),
-        "auth_objects": _path(0x3F00, APP_DF, 0x4403),
-    }
-    app.add(ElementaryFile(0x5031, model.build_odf(odf)))
-    app.add(
-        ElementaryFile(
-            0x5032, model.build_token_info(model.TokenInfo(serial, "Kiosk virtual card", label))
-        )
-    )
-    app.add(ElementaryFile(0x4401, model.build_prkdf(keys)))
-    app.add(ElementaryFile(0x4402, model.build_cdf(certificates)))
-    app.add(ElementaryFile(0x4403, model.build_aodf(pins)))
-    return mf
 
 
 @dataclass
@@ -171,6 +78,8 @@ class SithsCardState:
     files: DedicatedFile
     holder: SithsHolder | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    #: Where this card behaves like one real card system rather than another.
+    card_os: CardOs = field(default_factory=CardOs)
 
     def counter(self, reference: int) -> PinCounter | None:
         """The counter behind a VERIFY reference."""
@@ -196,11 +105,13 @@ class SithsCardState:
         with_card_number: bool = True,
         certificates: tuple[x509.Certificate, x509.Certificate] | None = None,
         aid_selectable: bool = True,
+        card_os: CardOs | None = None,
     ) -> SithsCardState:
         """A freshly personalised card for ``holder`` with certificates from ``pki``.
 
         ``aid_selectable=False`` makes a card that only EF.DIR leads to (some
-        older cards cannot SELECT the PKCS#15 application by its AID).
+        older cards cannot SELECT the PKCS#15 application by its AID);
+        ``card_os`` picks a card system's behaviour (:mod:`sim.vcard.card_os`).
         """
         if certificates is None:
             ident, _ = pki.issue(
@@ -226,6 +137,7 @@ class SithsCardState:
             admin_key=PinCounter(admin_key or os.urandom(ADMIN_KEY_LENGTH), 10),
             files=files,
             holder=holder,
+            card_os=card_os or CardOs(),
         )
 
 
@@ -235,7 +147,15 @@ class VirtualSithsCard(ApduCard):
     def __init__(self, state: SithsCardState) -> None:
         self.state = state
         self.fs = FileSystem(state.files)
+        self.answers_through_get_response = state.card_os.answers is Answers.T0
+        self.extended_length_only = state.card_os.answers is Answers.EXTENDED
         super().__init__(b"SITHSeID")
+
+    def _reachable(self, reference: int) -> bool:
+        """Whether a PIN reference can be used now (local references: only in the app's DF)."""
+        if not self.state.card_os.local_pin_references:
+            return True
+        return self.fs.current_df is app_df(self.state.files)
 
     def clear_volatile(self) -> None:
         """Forget verified PINs, the challenge and admin authentication; select the MF."""
@@ -279,6 +199,8 @@ class VirtualSithsCard(ApduCard):
         wanted = command.le or 256
         data = ef.data[offset : offset + wanted]
         if len(data) < wanted:
+            if self.answers_through_get_response:  # T=0: the exact length, or nothing left
+                return sw(0x6C00 | len(data)) if data else sw(0x6B00)
             return data + sw(0x6282)
         return self.respond(data, command)
 
@@ -286,13 +208,15 @@ class VirtualSithsCard(ApduCard):
 
     def _verify(self, command: CommandApdu) -> bytes:
         counter = self.state.counter(command.p2)
-        if counter is None:
+        if counter is None or not self._reachable(command.p2):
             return sw(0x6A88)
         if command.p1 == 0xFF and not command.data:
             self.verified.discard(command.p2)
             return SW_OK
         if command.p1 != 0x00:
             return sw(0x6A86)
+        if not command.data and command.p2 == PUK_REF and not self.state.card_os.puk_reports_tries:
+            return sw(0x6A88)
         if not command.data:
             if counter.blocked:
                 return sw(0x6983)
@@ -311,7 +235,9 @@ class VirtualSithsCard(ApduCard):
 
     def _change_reference(self, command: CommandApdu) -> bytes:
         counter = self.state.counter(command.p2)
-        if counter is None or command.p1 != 0x00:
+        if counter is None or not self._reachable(command.p2):
+            return sw(0x6A88)
+        if command.p1 != 0x00:
             return sw(0x6A86)
         if counter.blocked:
             return sw(0x6983)
@@ -327,6 +253,8 @@ class VirtualSithsCard(ApduCard):
 
     def _reset_retry_counter(self, command: CommandApdu) -> bytes:
         if command.p2 not in (IDENTIFICATION_PIN_REF, SIGNATURE_PIN_REF):
+            return sw(0x6A88)
+        if not self._reachable(command.p2):
             return sw(0x6A88)
         pin = self.state.counter(command.p2)
         assert pin is not None
@@ -354,6 +282,8 @@ class VirtualSithsCard(ApduCard):
             return tries_sw(puk.tries_left)
         pin.set(new_pin)
         self.verified.discard(command.p2)
+        if self.state.card_os.puk_verified_after_reset:
+            self.verified.add(PUK_REF)
         return SW_OK
 
     # -- administration key -------------------------------------------------------
@@ -369,10 +299,12 @@ class VirtualSithsCard(ApduCard):
     def _external_authenticate(self, command: CommandApdu) -> bytes:
         if command.p2 != ADMIN_KEY_REF:
             return sw(0x6A88)
+        key = self.state.admin_key
+        if not command.data:  # like the empty VERIFY: the tries left, none spent
+            return sw(0x6983) if key.blocked else tries_sw(key.tries_left)
         challenge, self.challenge = self.challenge, None
         if challenge is None:
             return sw(0x6985)  # no challenge outstanding (or already used)
-        key = self.state.admin_key
         if key.blocked:
             return sw(0x6983)
         expected = admin_cryptogram(key.value, challenge)

@@ -8,6 +8,11 @@ command APDU to be answered with a response APDU.
 it by closing the socket. While inserted it reconnects by itself when pcscd
 restarts, exactly as a card that stays in a reader reappears when the
 service comes back. The card object, and so its state, outlives remove/insert.
+
+For tests of what a kiosk reports when things go wrong, an :class:`Interruption`
+pulls the card out (or makes it mute: it never answers, until pulled out) at one
+APDU boundary: before the card handles command number N, or after it handled it
+but before its answer leaves.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import logging
 import socket
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sim.vcard.card import VirtualCard
 
@@ -32,6 +38,26 @@ CTRL_ATR = 4
 
 #: Decides, from an incoming command APDU, whether to pull the card out right there.
 PullTrigger = Callable[[bytes], bool]
+
+
+@dataclass
+class Interruption:
+    """Pull the card (or go mute) at one APDU boundary, counted from when it is armed.
+
+    ``index`` 0 is the first command after :meth:`VpcdLink.interrupt`; ``after``
+    lets the card handle that command first (its effect on the card happens,
+    its answer is lost); ``mute`` keeps the card in the reader, silent.
+    """
+
+    index: int
+    after: bool = False
+    mute: bool = False
+    seen: int = 0
+    fired: bool = False
+
+    def due(self, after: bool) -> bool:
+        """Whether the command now being served is the one, at this side of the card."""
+        return not self.fired and self.seen - 1 == self.index and self.after == after
 
 
 class VpcdLink:
@@ -56,6 +82,8 @@ class VpcdLink:
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._pull_trigger: PullTrigger | None = None
+        self._pull_after = False
+        self._interruption: Interruption | None = None
         self.commands_seen = 0
 
     # -- public -------------------------------------------------------------
@@ -69,6 +97,9 @@ class VpcdLink:
         """Put the card in the reader: connect to vpcd, and stay connected."""
         if self._inserted.is_set():
             return
+        previous = self._thread
+        if previous is not None and previous is not threading.current_thread():
+            previous.join(timeout=5)  # a card pulled by an interruption: let it finish leaving
         self._inserted.set()
         self._removed.clear()
         self._thread = threading.Thread(
@@ -90,9 +121,22 @@ class VpcdLink:
         """Block until vpcd accepted the connection (not yet that pcscd saw it)."""
         return self._connected.wait(timeout)
 
-    def pull_on(self, trigger: PullTrigger | None) -> None:
-        """Pull the card out, unanswered, when a command matches ``trigger`` (once)."""
+    def pull_on(self, trigger: PullTrigger | None, *, after: bool = False) -> None:
+        """Pull the card out, unanswered, when a command matches ``trigger`` (once).
+
+        ``after``: the card handles that command first; only its answer is lost.
+        """
+        self._pull_after = after
         self._pull_trigger = trigger
+
+    def interrupt(self, interruption: Interruption | None) -> None:
+        """Arm (or, with ``None``, disarm) an interruption at an APDU boundary."""
+        self._interruption = interruption
+
+    @property
+    def interruption_fired(self) -> bool:
+        """Whether the armed interruption has happened."""
+        return self._interruption is not None and self._interruption.fired
 
     # -- internals ----------------------------------------------------------
 
@@ -142,18 +186,46 @@ class VpcdLink:
                 continue
             self.commands_seen += 1
             trigger = self._pull_trigger
-            if trigger is not None and trigger(message):
+            pull = trigger is not None and trigger(message)
+            if pull and not self._pull_after:
                 self._pull_trigger = None
                 log.debug("pulling the virtual card out on a matching command")
-                self._inserted.clear()
-                self._removed.set()
+                self._pull()
                 return
+            interruption = self._interruption
+            if interruption is not None:
+                interruption.seen += 1
+                if interruption.due(after=False):
+                    self._interrupt(interruption)
+                    return
             answer = self.card.process(message)
+            if pull:
+                self._pull_trigger = None
+                log.debug("pulling the virtual card out after a matching command")
+                self._pull()
+                return
+            if interruption is not None and interruption.due(after=True):
+                self._interrupt(interruption)
+                return
             if not answer:
                 # vpcd waits forever on an empty frame; no real card can answer nothing.
                 log.warning("virtual card gave no answer; sending 6F00 instead")
                 answer = b"\x6f\x00"
             _send(sock, answer)
+
+    def _pull(self) -> None:
+        self._inserted.clear()
+        self._removed.set()
+
+    def _interrupt(self, interruption: Interruption) -> None:
+        """Pull the card out, or stay silent until it is pulled out."""
+        interruption.fired = True
+        if interruption.mute:
+            log.debug("the virtual card goes mute")
+            self._removed.wait()
+            return
+        log.debug("pulling the virtual card out at an APDU boundary")
+        self._pull()
 
     def _control(self, code: int) -> bytes | None:
         if code == CTRL_ATR:

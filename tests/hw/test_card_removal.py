@@ -11,6 +11,8 @@ from hw.piv import constants as c
 from hw.piv.session import PivSession
 from hw.reader_events import EventKind
 from hw.reader_watcher import ReaderWatcher
+from hw.unblocking import settle
+from protocol.reasons import Outcome
 from sim.vcard.piv_card import DEFAULT_PUK
 from tests.conftest import card_present, piv_state
 from tests.harness.events import EventRecorder, is_kind
@@ -34,8 +36,10 @@ def test_card_pulled_during_unblock_is_reported_and_works_again(make_piv_slot):
         slot.link.pull_on(is_ins(c.INS_RESET_RETRY_COUNTER))
         with PcscConnection(slot.reader) as connection:
             session = PivSession(ApduProcessor(connection))
-            with pytest.raises(CardRemoved):
-                session.unblock(DEFAULT_PUK, "246810", safety_margin=1)
+            pulled = session.unblock(DEFAULT_PUK, "246810", safety_margin=1)
+        # The reset was on its way: only the card, once back, can tell what happened.
+        assert pulled.outcome is Outcome.UNKNOWN and pulled.card_must_come_back
+        assert isinstance(pulled.error, CardRemoved)
         recorder.wait_for(is_kind(EventKind.CARD_REMOVED, slot.reader), after=mark)
         # The unblock never reached the card: still blocked, no PUK try spent.
         assert slot.card.state.pin_blocked
@@ -46,9 +50,11 @@ def test_card_pulled_during_unblock_is_reported_and_works_again(make_piv_slot):
         recorder.wait_for(is_kind(EventKind.CARD_INSERTED, slot.reader), after=mark)
         with PcscConnection(slot.reader) as connection:
             session = PivSession(ApduProcessor(connection))
+            settled = settle(session, "PIV PIN", "246810", pulled.before)
+            assert settled.outcome is Outcome.NOT_UNLOCKED
             assert session.pin_status().blocked
-            session.unblock(DEFAULT_PUK, "246810", safety_margin=1)
-            session.verify_pin("246810")
+            again = session.unblock(DEFAULT_PUK, "246810", safety_margin=1)
+            assert again.outcome is Outcome.UNLOCKED
     finally:
         watcher.stop()
 

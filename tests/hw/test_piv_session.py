@@ -16,6 +16,7 @@ from hw.pins import (
     WrongPuk,
 )
 from hw.piv.session import PivSession
+from protocol.reasons import Outcome
 from sim.vcard.piv_card import DEFAULT_PUK
 from sim.vcard.piv_objects import standard_objects
 from tests.conftest import piv_state
@@ -75,7 +76,9 @@ def test_unblock_with_right_puk_then_new_pin_verifies(make_piv_slot):
     connection, session = open_piv(slot.reader)
     with connection:
         after = session.unblock(DEFAULT_PUK, "246810", safety_margin=1)
-        assert (after.blocked, after.tries_left) == (False, 3)
+        assert after.outcome is Outcome.UNLOCKED  # reset, and the new PIN verified
+        assert (after.before.blocked, after.before.tries_left) == (True, 0)
+        assert slot.card.pin_verified
         session.verify_pin("246810")
         with pytest.raises(WrongPin) as wrong:
             session.verify_pin("135790")

@@ -6,11 +6,19 @@ import pytest
 
 from hw.errors import CardRemoved, UnsupportedCard
 from hw.pcsc import PcscConnection
-from hw.pins import CryptogramRejected, PinPolicyViolation, PukSafetyMargin, WrongPin, WrongPuk
+from hw.pins import (
+    AdminKeySafetyMargin,
+    CryptogramRejected,
+    PinPolicyViolation,
+    PukSafetyMargin,
+    WrongPin,
+    WrongPuk,
+)
 from hw.profiles import open_session
 from hw.siths.session import SithsSession
 from hw.siths.trust import CardProblem
 from protocol.admin_key import admin_cryptogram
+from protocol.reasons import Outcome
 from sim.siths_pki import SithsHolder, SithsTestPki
 from sim.vcard.siths_card import (
     IDENTIFICATION_PIN_LABEL as IDENT,
@@ -93,7 +101,8 @@ def test_unblock_by_puk_then_new_pin_verifies(make_siths_slot):
     connection, session = open_siths(slot.reader)
     with connection:
         after = session.unblock_pin(IDENT, PUK, "246810", safety_margin=3)
-        assert (after.blocked, after.tries_left) == (False, 3)
+        assert after.outcome is Outcome.UNLOCKED
+        assert session.pin_state(IDENT).verified  # the unblock verified the new PIN
         session.verify(IDENT, "246810")
         with pytest.raises(WrongPin):
             session.verify(IDENT, "135790")
@@ -108,7 +117,7 @@ def test_unblock_by_admin_key_then_new_pin_verifies(make_siths_slot):
         after = session.unblock_pin_with_admin_key(
             SIGN, "97531864", cryptogram_for, safety_margin=3
         )
-        assert not after.blocked
+        assert after.outcome is Outcome.UNLOCKED
         session.verify(SIGN, "97531864")
     assert len(cryptogram_for.challenges) == 1
 
@@ -120,7 +129,7 @@ def test_wrong_puk_reports_tries_and_leaves_the_card_usable(make_siths_slot):
         with pytest.raises(WrongPuk) as wrong:
             session.unblock_pin(IDENT, "87654321", "246810", safety_margin=3)
         assert wrong.value.tries_left == 9
-        assert session.unblock_pin(IDENT, PUK, "246810", safety_margin=3).tries_left == 3
+        assert session.unblock_pin(IDENT, PUK, "246810", safety_margin=3).outcome == "unlocked"
 
 
 def test_wrong_cryptogram_is_rejected_and_the_card_stays_usable(make_siths_slot):
@@ -178,22 +187,33 @@ def test_card_removed_between_challenge_and_reset(make_siths_slot):
         session.verify(IDENT, "246810")
 
 
-@pytest.mark.parametrize("mechanism", ["puk", "admin"])
-def test_safety_margin_stops_both_mechanisms(make_siths_slot, mechanism):
+def test_puk_margin_stops_the_puk_mechanism(make_siths_slot):
+    slot = make_siths_slot(identification_tries_left=0, puk_tries_left=3)
+    connection, session = open_siths(slot.reader)
+    with connection, pytest.raises(PukSafetyMargin):
+        session.unblock_pin(IDENT, PUK, "246810", safety_margin=3)
+    assert slot.card.state.puk.tries_left == 3
+    assert slot.card.state.identification_pin.blocked
+
+
+def test_admin_key_path_keeps_its_own_margin_not_the_puks(make_siths_slot):
+    # The PUK at its margin does not matter: the admin-key path never uses it.
     slot = make_siths_slot(identification_tries_left=0, puk_tries_left=3, admin_key=ADMIN_KEY)
     connection, session = open_siths(slot.reader)
+    with connection:
+        assert session.admin_key_tries_left() == 10
+        done = session.unblock_pin_with_admin_key(IDENT, "246810", service(), safety_margin=3)
+        assert done.outcome is Outcome.UNLOCKED
+    # Its own counter at the margin stops it before the card service is even asked.
+    slot.card.state.admin_key.tries_left = 3
+    slot.card.state.identification_pin.tries_left = 0
     cryptogram_for = service()
-    if mechanism == "puk":
-        attempt = lambda: session.unblock_pin(IDENT, PUK, "246810", safety_margin=3)  # noqa: E731
-    else:
-        attempt = lambda: session.unblock_pin_with_admin_key(  # noqa: E731
-            IDENT, "246810", cryptogram_for, safety_margin=3
-        )
-    with connection, pytest.raises(PukSafetyMargin):
-        attempt()
-    assert slot.card.state.puk.tries_left == 3
-    assert cryptogram_for.challenges == []  # the card service was not even asked
-    assert slot.card.state.identification_pin.blocked
+    connection, session = open_siths(slot.reader)
+    with connection, pytest.raises(AdminKeySafetyMargin) as refused:
+        session.unblock_pin_with_admin_key(IDENT, "135792", cryptogram_for, safety_margin=3)
+    assert "ID administrator" in str(refused.value)
+    assert cryptogram_for.challenges == []
+    assert slot.card.state.admin_key.tries_left == 3
 
 
 @pytest.mark.parametrize("bad", ["12345", "123456789", "12ab56"])
@@ -229,7 +249,7 @@ def test_probe_says_plainly_when_no_profile_fits(make_slot):
     slot = make_slot(Unknown())
     with PcscConnection(slot.reader) as connection, pytest.raises(UnsupportedCard) as refused:
         open_session(connection)
-    assert "not a supported card" in str(refused.value)
+    assert str(refused.value) == "unknown card (ATR 3B 80 80 01 01 01): neither SITHS nor PIV"
 
 
 def test_application_found_through_ef_dir_when_the_aid_cannot_be_selected(make_siths_slot, trust):

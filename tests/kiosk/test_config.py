@@ -299,7 +299,11 @@ absolute_paths = st.text(max_size=30).map(lambda name: Path("/" + name))
 
 @given(
     kiosk_id=st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z"),
-    location=st.text(alphabet=st.characters(exclude_characters="\r\n"), max_size=200),
+    # No lone surrogates: they cannot be written in a UTF-8 file at all.
+    location=st.text(
+        alphabet=st.characters(exclude_characters="\r\n", exclude_categories=("Cs",)),
+        max_size=200,
+    ),
     ca_file=absolute_paths,
     client_cert=absolute_paths,
     trust_anchors=st.lists(absolute_paths, min_size=1, max_size=3),

@@ -17,7 +17,16 @@ from kiosk.event_sink import BackgroundSink
 from kiosk.flow import effects as fx
 from kiosk.flow import events as ev
 from kiosk.flow.model import CardFacts, PinFacts
-from kiosk.flow.states import CardSummary, Done, Failed, Idle, LoginQr, NewPin, OutOfService
+from kiosk.flow.states import (
+    CardSummary,
+    Done,
+    Failed,
+    Idle,
+    LoginQr,
+    NewPin,
+    OutOfService,
+    PutCardBack,
+)
 from kiosk.session_report import SessionReport
 from tests.harness.waiting import wait_for
 
@@ -208,8 +217,10 @@ def test_the_screen_answers_while_the_card_is_busy(parts):
     controller = make()
     unlock(controller)
     controller.dispatch(ev.CardRemoved(READER))
-    controller.wait_for(is_(Idle), 10)  # the unlock is still running on its worker
+    # The unlock is still running on its worker; the screen asks for the card back.
+    controller.wait_for(is_(PutCardBack), 10)
     card.release.set()
+    controller.wait_for(is_(Done), 10)  # it finished after all: said, with the card out
 
 
 def test_a_card_pulled_at_the_qr_cancels_the_login(parts):

@@ -9,9 +9,19 @@ from hw.reader_watcher import ReaderWatcher
 from kiosk.card_actions import PcscCardAccess
 from kiosk.controller import Controller
 from kiosk.flow import events as ev
-from kiosk.flow.states import CardSummary, Done, Failed, Idle, LoginQr, NewPin, OutOfService
+from kiosk.flow.states import (
+    CardSummary,
+    Done,
+    Failed,
+    Idle,
+    LoginQr,
+    NewPin,
+    OutOfService,
+    PutCardBack,
+)
 from protocol.login_qr import QrAnimation
 from tests.harness.waiting import wait_for
+from tests.kiosk.kiosk_driver import RecordingService
 
 pytestmark = pytest.mark.pcsc
 NEW_PIN = "48291573"
@@ -22,9 +32,10 @@ def kiosk(cardservice, trust, standard_siths_certificates):
     holder, _ = standard_siths_certificates
     cardservice.register(holder, secret=b"12345678")
     reports = []
+    service = RecordingService(cardservice.client())
     controller = Controller(
         card=PcscCardAccess(trust),
-        service=cardservice.client(),
+        service=service,
         kiosk_id="kiosk-test",
         sink=reports.append,
         tick_interval=0.2,
@@ -33,6 +44,7 @@ def kiosk(cardservice, trust, standard_siths_certificates):
     watcher.start()
     controller.reports = reports
     controller.holder = holder
+    controller.told = service
     yield controller
     watcher.stop()
     controller.stop()
@@ -153,3 +165,30 @@ def test_admin_key_card_with_both_pins_blocked_is_reported_partly_unlocked(
     assert "outcome-unlocked" in events and not any(e.startswith("outcome-not") for e in events)
     mail = cardservice.smtp.wait_for(1)[0].get_body().get_content()
     assert "the SITHS card was unlocked" in mail
+
+
+def test_card_pulled_as_its_pin_is_reset_is_asked_back_and_settled(
+    kiosk, cardservice, make_siths_slot
+):
+    slot = make_siths_slot(identification_tries_left=0)
+    kiosk.wait_for(is_(CardSummary), 20)
+    kiosk.dispatch(ev.StartMobileLogin())
+    scan_qr(cardservice, kiosk, kiosk.holder.personal_identity_number)
+    kiosk.wait_for(is_(NewPin), 20)
+    # The card resets the PIN, and is pulled before its answer leaves.
+    slot.link.pull_on(lambda command: command[1] == 0x2C, after=True)
+    kiosk.dispatch(ev.PinEntered(NEW_PIN))
+    kiosk.dispatch(ev.PinEntered(NEW_PIN))
+    kiosk.wait_for(lambda s: isinstance(s, PutCardBack) and not s.running, 20)
+    slot.insert()
+    kiosk.wait_for(is_(Done), 20)
+    assert not slot.card.state.identification_pin.blocked  # it was unlocked, and is said to be
+    steps = [(r.kind, r.step.outcome) for r in kiosk.reports if r.kind.startswith("unlock")]
+    assert steps == [("unlock-failed", "unknown"), ("unlock-resolved", "unlocked")]
+    (unlock_id,) = {uid for uid, _result, _reason in kiosk.told.outcomes}
+    assert [result for _uid, result, _reason in kiosk.told.outcomes] == ["unknown", "unlocked"]
+    # Today's reference service keeps the first report it gets (see the report on issue 9).
+    assert "outcome-unknown" in [row["event"] for row in cardservice.store.audit_log()]
+    assert unlock_id
+    slot.remove()
+    kiosk.wait_for(is_(Idle), 20)

@@ -89,15 +89,6 @@ def reports_of(d: Driver, kind: str) -> list[fx.Report]:
     return [e for e in d.effects if isinstance(e, fx.Report) and e.kind == kind]
 
 
-def test_a_card_pulled_while_unlocking_is_reported_as_unknown_not_as_failed():
-    d = to_unlocking()
-    d.send(ev.CardRemoved(READER), at=42.0)
-    (failed,) = reports_of(d, "unlock-failed")
-    assert failed.reason == "card-removed" and failed.outcome == "unknown"
-    assert failed.duration == 42.0
-    assert reports_of(d, "session-ended")[0].detail == "Unlocking"
-
-
 def test_a_card_pulled_before_unlocking_reports_no_unlock_attempt():
     d = to_new_pin(typed_first=True)
     d.send(ev.CardRemoved(READER))

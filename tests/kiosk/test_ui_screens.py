@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from sim.gallery import example_states
 from tests.harness.xvfb import Xvfb
 
 pytestmark = pytest.mark.ui
@@ -42,5 +43,5 @@ def test_every_screen_fits(xvfb, tmp_path, size, language):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     shots = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert len(shots) == 14
+    assert len(shots) == len(example_states())
     assert all(p.stat().st_size > 2000 for p in tmp_path.glob("*.png"))  # not blank
