@@ -103,6 +103,9 @@ def pulled_unlock(kiosk: KioskDriver, slot: VirtualCardSlot, boundary: Boundary)
         told = kiosk.service.last_told(unlock_id)
         if told is not real:
             problems.append(f"the card service was told {told}, the card is {real}")
+        recorded = kiosk.cardservice.store.unlock(unlock_id).outcome  # what it will e-mail
+        if recorded != real:
+            problems.append(f"the card service recorded {recorded}, the card is {real}")
     if slot.card.state.puk.tries_left < puk_before - 1:
         problems.append("more than one PUK try spent")
     if real is not Outcome.UNLOCKED:
