@@ -11,8 +11,9 @@ Commands, one a line; each answers one line, ``ok ...`` or ``error ...``:
 
 ``mark``                 forget the frames and states seen so far
 ``drawn STATE``          wait for the first frame since the mark that shows STATE; answers
-                         its time, the frames since the mark that showed ReadingCard, and
-                         how many of those reached the screen after the card had been read
+                         its time, the frames since the mark that showed ReadingCard, how
+                         many of those reached the screen after the card had been read, and
+                         when the window was handed STATE
 ``tap NAME``, ``type DIGITS``  touches at the widgets, as ``sim.scripted_person`` does
 ``qr-content``           what the QR widget on the screen shows
 ``qr-frames N``          N new QR contents, one a frame: median and spread (ms) of the
@@ -71,10 +72,11 @@ class Recorder:
             if not found:
                 raise TimeoutError(f"no frame showed {state}")
             at = next(t for t, name in self.frames if name == state)
+            handed = next((t for t, name in self.arrivals if name == state), at)
             read_at = next((t for t, name in self.arrivals if name != "ReadingCard"), None)
             reading = [t for t, name in self.frames if name == "ReadingCard"]
             stale = [t for t in reading if read_at is not None and t > read_at]
-        return f"{at:.6f} {len(reading)} {len(stale)}"
+        return f"{at:.6f} {len(reading)} {len(stale)} {handed:.6f}"
 
 
 def answer(text: str) -> None:

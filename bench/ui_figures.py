@@ -53,6 +53,9 @@ from tests.kiosk.test_ui_unlock import KioskWindow  # noqa: E402
 #: The last revision before the idle-cost and QR-frame work (issue 15).
 BEFORE_REV = "8503763"
 NEW_PIN = "48291573"
+#: Seconds between the first idle frame and the idle figures: start-up work done, and the
+#: kiosk back at its idle frame rate (kiosk.ui.frame_pacing.HOLD_SECONDS after a new screen).
+SETTLE = 15.0
 
 
 @dataclass
@@ -121,18 +124,28 @@ def start_bare_kivy(rig: Rig) -> subprocess.Popen[str]:
     return process
 
 
-def insertion(rig: Rig, window: KioskWindow, link: VpcdLink) -> tuple[float, int, int]:
-    """One insertion and removal: the kiosk's added delay (s), Reading frames, stale ones."""
+@dataclass
+class Insertion:
+    """One insertion's paired times (s, from pcscd's report) and its Reading frames."""
+
+    handed: float  # the summary's state reached the window
+    drawn: float  # the summary was on the screen
+    reading: int
+    stale: int
+
+
+def insertion(rig: Rig, window: KioskWindow, link: VpcdLink) -> Insertion:
+    """One insertion and removal, timed against the bare PC/SC probe."""
     window.ask("mark")
     since = time.monotonic()
     link.insert()
     heard = rig.probe.wait(True, since)
-    at, reading, stale = window.ask("drawn CardSummary").split()
+    at, reading, stale, handed = window.ask("drawn CardSummary").split()
     window.ask("mark")
     link.remove()
     rig.probe.wait(False, time.monotonic() - 0.001)
     window.ask("drawn Idle")
-    return float(at) - heard, int(reading), int(stale)
+    return Insertion(float(handed) - heard, float(at) - heard, int(reading), int(stale))
 
 
 def measure(rig: Rig, tree: Path, name: str, rounds: int, windows: int, seconds: float) -> Figures:
@@ -144,7 +157,7 @@ def measure(rig: Rig, tree: Path, name: str, rounds: int, windows: int, seconds:
     card, link = rig.new_card()
     try:
         figures.rows["cold start to the idle screen drawn"] = f"{cold * 1000:.0f} ms"
-        time.sleep(3)  # let start-up work (first health check, imports) finish before sampling
+        time.sleep(SETTLE)  # start-up work done, and the screen untouched for a while
         kiosk_cpu, bare_cpu = [], []
         for _ in range(windows):
             kiosk, base = cpu_shares([pid, bare.pid], seconds)
@@ -154,16 +167,19 @@ def measure(rig: Rig, tree: Path, name: str, rounds: int, windows: int, seconds:
         figures.rows["idle CPU of a bare Kivy app beside it"] = spread(bare_cpu, " %", 2)
         figures.rows["idle RSS at first idle"] = f"{rss_mib(pid):.0f} MiB"
         figures.rows["RSS of the bare Kivy app"] = f"{rss_mib(bare.pid):.0f} MiB"
-        added, reading, stale = [], 0, 0
-        for _ in range(rounds):
-            delay, frames, late = insertion(rig, window, link)
-            added.append(delay * 1000)
-            reading += frames
-            stale += late
+        samples = [insertion(rig, window, link) for _ in range(rounds)]
         figures.rows[f"pcscd reports the card -> summary on screen ({rounds} insertions)"] = spread(
-            added, " ms"
+            [s.drawn * 1000 for s in samples], " ms"
         )
-        figures.rows["'Reading the card' frames drawn / of them stale"] = f"{reading} / {stale}"
+        figures.rows["  of which: card read, summary state handed to the window"] = spread(
+            [s.handed * 1000 for s in samples], " ms"
+        )
+        figures.rows["  of which: state handed -> summary on screen"] = spread(
+            [(s.drawn - s.handed) * 1000 for s in samples], " ms"
+        )
+        figures.rows["'Reading the card' frames drawn / of them stale"] = (
+            f"{sum(s.reading for s in samples)} / {sum(s.stale for s in samples)}"
+        )
         figures.rows[f"idle RSS after {rounds} insertions"] = f"{rss_mib(pid):.0f} MiB"
         qr_and_unlock(rig, window, card, link, figures, seconds)
     finally:
@@ -213,11 +229,11 @@ def soak(rig: Rig, rounds: int) -> None:
     pid = window.process.pid
     _card, link = rig.new_card()
     try:
-        time.sleep(3)  # as in measure(): start-up work done before the first figure
+        time.sleep(SETTLE)  # as in measure()
         print(f"soak: {rounds} insertions; RSS at the start {rss_mib(pid):.1f} MiB", flush=True)
         added = []
         for number in range(1, rounds + 1):
-            added.append(insertion(rig, window, link)[0] * 1000)
+            added.append(insertion(rig, window, link).drawn * 1000)
             if number % 100 == 0 or number == rounds:
                 print(
                     f"  after {number:5d} insertions: RSS {rss_mib(pid):6.1f} MiB,"
