@@ -30,6 +30,7 @@ from kiosk.ui import style, views
 from kiosk.ui.frame_pacing import FramePacer
 from kiosk.ui.i18n import LANGUAGES, text
 from kiosk.ui.keypad import Keypad
+from kiosk.ui.screen_memory import ScreenCollector, freeze_what_lives
 
 #: How long a card read may take before "Reading the card" is drawn (a fast read shows
 #: its summary at once, with no frame of a screen that is already out of date).
@@ -61,6 +62,7 @@ class KioskApp(App):
         self.view: Widget | None = None
         self.title = text(language, "app.title")
         self.pacer: FramePacer | None = None
+        self.collector: ScreenCollector | None = None
         self._pending: tuple[State, float] | None = None  # newest state not yet shown, arrival
         self._pending_lock = threading.Lock()
         self._show_pending = Clock.create_trigger(self._show_newest, 0)
@@ -69,6 +71,8 @@ class KioskApp(App):
 
     def build(self) -> Widget:
         """The window's widget tree."""
+        freeze_what_lives()
+        self.collector = ScreenCollector()
         Window.clearcolor = style.BACKGROUND
         # True = "handled": the close is refused (only the demo's window may be closed).
         Window.bind(on_request_close=lambda *_args, **_kw: not self.closable)
@@ -166,6 +170,8 @@ class KioskApp(App):
         if self.pacer is not None:
             self.pacer.animating(isinstance(self.view, views.QrView))
             self.pacer.wake()
+        if self.collector is not None:
+            self.collector.screen_changed()
 
     def _someone_is_here(self, *_args: object) -> None:
         """A touch or a key: full speed for a while (returns None: the touch goes on as usual)."""
