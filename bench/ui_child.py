@@ -14,6 +14,7 @@ Commands, one a line; each answers one line, ``ok ...`` or ``error ...``:
                          its time, the frames since the mark that showed ReadingCard, how
                          many of those reached the screen after the card had been read, and
                          when the window was handed STATE
+``rest``                 put the frame pacer (where the revision has one) at its idle rate
 ``tap NAME``, ``type DIGITS``  touches at the widgets, as ``sim.scripted_person`` does
 ``qr-content``           what the QR widget on the screen shows
 ``qr-frames N``          N new QR contents, one a frame: median and spread (ms) of the
@@ -116,6 +117,15 @@ def qr_frames(app: object, person: object, recorder: Recorder, count: int) -> st
     return f"{spread(shows)} {spread(frames)}"
 
 
+def rest(app: object) -> str:
+    """The frame pacer at its idle rate, as when nobody has touched the kiosk for a while."""
+    pacer = getattr(app, "pacer", None)
+    if pacer is None:
+        return "no-pacer"  # an earlier revision: it always runs at full speed
+    pacer.rest()
+    return f"{pacer.fps:.0f}"
+
+
 def spread(values: list[float]) -> str:
     """median,min,max in milliseconds."""
     ms = [v * 1000 for v in values]
@@ -132,6 +142,8 @@ def serve(app: object, person: object, recorder: Recorder) -> None:
                 answer("ok")
             elif verb == "drawn":
                 answer(f"ok {recorder.drawn(argument)}")
+            elif verb == "rest":
+                answer(f"ok {person.on_main(lambda: rest(app))}")  # type: ignore[attr-defined]
             elif verb == "tap":
                 person.tap(argument)  # type: ignore[attr-defined]
                 answer("ok")

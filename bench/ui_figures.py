@@ -138,7 +138,8 @@ class Insertion:
 
 
 def insertion(rig: Rig, window: KioskWindow, link: VpcdLink) -> Insertion:
-    """One insertion and removal, timed against the bare PC/SC probe."""
+    """One insertion, from rest, and removal, timed against the bare PC/SC probe."""
+    window.ask("rest")  # as if nobody had touched the kiosk for a while: the slow frame rate
     window.ask("mark")
     since = time.monotonic()
     link.insert()

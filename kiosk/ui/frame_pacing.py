@@ -66,6 +66,14 @@ class FramePacer:
         self._active_until = max(self._active_until, time.monotonic() + seconds)
         self._apply()
 
+    def rest(self) -> None:
+        """Back to the idle rate now, as after :data:`HOLD_SECONDS` untouched.
+
+        The bench starts each timed insertion from rest this way.
+        """
+        self._active_until = 0.0
+        self._apply()
+
     def animating(self, moving: bool) -> None:
         """Whether something on the screen moves by itself (the QR)."""
         self._animating = moving
