@@ -26,6 +26,7 @@ start, every 100 insertions and at the end).
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -328,6 +329,7 @@ def main() -> None:
         smtp.stop()
         xvfb.stop()
         daemon.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
