@@ -1,8 +1,14 @@
-"""Kivy settings for a kiosk; must run before anything imports ``kivy.core.window``."""
+"""Kivy settings for a kiosk; must run before anything imports ``kivy.clock`` or the window.
+
+The clock is Kivy's interruptible one, started at the idle frame rate:
+:mod:`kiosk.ui.frame_pacing` says why and raises the rate while the screen is in use.
+"""
 
 from __future__ import annotations
 
 import os
+
+from kiosk.ui.frame_pacing import IDLE_FPS
 
 
 def configure(*, fullscreen: bool, size: tuple[int, int] = (800, 480)) -> None:
@@ -16,6 +22,12 @@ def configure(*, fullscreen: bool, size: tuple[int, int] = (800, 480)) -> None:
     Config.set("kivy", "exit_on_escape", "0")
     Config.set("kivy", "log_level", "warning")
     Config.set("kivy", "keyboard_mode", "system")
+    Config.set("kivy", "kivy_clock", "interrupt")
+    Config.set("graphics", "maxfps", str(IDLE_FPS))
+    # No multisampling: the screens are upright rectangles and text rendered to textures,
+    # which look the same without it; with Kivy's default of 2 samples, software GL took
+    # three times as long to put a frame on the screen (docs/performance.md).
+    Config.set("graphics", "multisamples", "0")
     Config.set("input", "mouse", "mouse,disable_multitouch")
     if fullscreen:
         Config.set("graphics", "fullscreen", "auto")

@@ -1,59 +1,66 @@
-"""The login QR drawn from the QR module matrix as a texture (no image files)."""
+"""The login QR drawn from its modules as a texture (no image files).
+
+A new frame costs one encode (:mod:`kiosk.ui.qr_encoder`), one byte translation
+and one texture upload of a few kilobytes, one byte a module: the texture and
+the rectangle are kept and reused while the symbol's size stays the same.
+The code is drawn at a whole number of pixels a module when there is room, so
+every module is the same size on the screen (easier for a camera).
+"""
 
 from __future__ import annotations
 
-import qrcode
 from kivy.graphics import Color, Rectangle
 from kivy.graphics.texture import Texture
 from kivy.uix.widget import Widget
 
-QUIET_ZONE = 4
+from kiosk.ui.qr_encoder import encode, luminance_rows
 
 
-def qr_matrix(content: str) -> list[list[bool]]:
-    """The QR modules (True = dark), with the standard quiet zone."""
-    code = qrcode.QRCode(
-        error_correction=qrcode.constants.ERROR_CORRECT_L, border=QUIET_ZONE, box_size=1
-    )
-    code.add_data(content)
-    code.make(fit=True)
-    return code.get_matrix()
+def drawn_side(available: float, modules: int) -> float:
+    """The QR's side in pixels: whole pixels a module when it fits, else all the room."""
+    per_module = int(available // modules)
+    return float(per_module * modules) if per_module >= 1 else available
 
 
 class QrWidget(Widget):
-    """A square QR code; :meth:`show` redraws it (about a millisecond for a login frame)."""
+    """A square QR code; :meth:`show` puts new content on it."""
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self._texture: Texture | None = None
+        self._rectangle: Rectangle | None = None
         self.content = ""
-        self.bind(pos=self._redraw, size=self._redraw)
+        self.bind(pos=self._place, size=self._place)
 
     def show(self, content: str) -> None:
         """Draw ``content`` (skipped when unchanged)."""
         if content == self.content:
             return
         self.content = content
-        matrix = qr_matrix(content)
-        size = len(matrix)
-        # Texture rows run bottom-up; dark modules black, light ones white.
-        rows = [
-            bytes(0 if dark else 255 for dark in row for _ in range(3)) for row in reversed(matrix)
-        ]
-        texture = Texture.create(size=(size, size), colorfmt="rgb")
-        texture.mag_filter = "nearest"
-        texture.min_filter = "nearest"
-        texture.blit_buffer(b"".join(rows), colorfmt="rgb", bufferfmt="ubyte")
-        self._texture = texture
-        self._redraw()
+        side, pixels = luminance_rows(encode(content))
+        texture = self._texture
+        if texture is None or texture.size != (side, side):
+            texture = Texture.create(size=(side, side), colorfmt="luminance")
+            texture.mag_filter = "nearest"
+            texture.min_filter = "nearest"
+            texture.flip_vertical()  # the rows come top first; a texture's first row is its bottom
+            self._texture = texture
+        texture.blit_buffer(pixels, colorfmt="luminance", bufferfmt="ubyte")
+        if self._rectangle is None:
+            with self.canvas:
+                Color(1, 1, 1, 1)
+                self._rectangle = Rectangle(texture=texture)
+        else:
+            self._rectangle.texture = texture
+            self.canvas.ask_update()  # the same texture, new pixels: draw the frame again
+        self._place()
 
-    def _redraw(self, *_args: object) -> None:
-        self.canvas.clear()
-        if self._texture is None:
+    def _place(self, *_args: object) -> None:
+        if self._rectangle is None or self._texture is None:
             return
-        side = min(self.width, self.height)
-        x = self.x + (self.width - side) / 2
-        y = self.y + (self.height - side) / 2
-        with self.canvas:
-            Color(1, 1, 1, 1)
-            Rectangle(texture=self._texture, pos=(x, y), size=(side, side))
+        side = drawn_side(min(self.width, self.height), self._texture.width)
+        self._rectangle.pos = (
+            round(self.x + (self.width - side) / 2),
+            round(self.y + (self.height - side) / 2),
+        )
+        self._rectangle.size = (side, side)

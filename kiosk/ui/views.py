@@ -152,6 +152,10 @@ def _summary(state: CardSummary, lang: str, send: Send) -> BoxLayout:
     return page
 
 
+#: The QR's tick lands this long after a second begins (Kivy may run an event a little early).
+QR_TICK_MARGIN = 0.005
+
+
 class QrView(BoxLayout):
     """The QR screen: redraws the QR every second and counts down."""
 
@@ -177,8 +181,8 @@ class QrView(BoxLayout):
         side.add_widget(self.countdown)
         side.add_widget(button(text(lang, "common.cancel"), "cancel", lambda: send(ev.Cancel())))
         self.add_widget(side)
-        self.tick()
-        self._event = Clock.schedule_interval(lambda _dt: self.tick(), 1.0)
+        self._event = None
+        self._next_second()
 
     def tick(self) -> None:
         """Redraw the current frame and the time left."""
@@ -186,13 +190,25 @@ class QrView(BoxLayout):
         left = max(0, int(self.expires_at - time.monotonic()))
         self.countdown.text = text(self.lang, "qr.time_left", minutes=left // 60, seconds=left % 60)
 
+    def _next_second(self) -> None:
+        """Tick now, and again just after the next whole second of the login.
+
+        A fixed 1 s interval drifts and would now and then skip a second's frame.
+        """
+        self.tick()
+        into_second = (time.monotonic() - self.animation.started) % 1.0
+        self._event = Clock.schedule_once(
+            lambda _dt: self._next_second(), 1.0 - into_second + QR_TICK_MARGIN
+        )
+
     def update(self, state: LoginQr) -> None:
         """A new hint from the poll."""
         self.hint.text = text(self.lang, f"hint.{state.hint}") if state.hint else ""
 
     def close(self) -> None:
         """Stop redrawing."""
-        self._event.cancel()
+        if self._event is not None:
+            self._event.cancel()
 
 
 def _keypad_page(

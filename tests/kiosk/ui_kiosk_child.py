@@ -3,11 +3,18 @@
 Run by tests/kiosk/test_ui_unlock.py under Xvfb:
 ``python -m tests.kiosk.ui_kiosk_child CONFIG SHOTS``.
 Commands (one a line): ``wait STATE``, ``tap NAME``, ``type DIGITS``, ``qr``,
-``shot LABEL``, ``quit``. Each answers one line: ``ok ...`` or ``error ...``.
+``shot LABEL``, ``record-qr`` (from now on, save every frame that draws a new QR),
+``qr-frames`` (JSON: each recorded frame's content and screenshot), ``login`` (JSON:
+the QR prefix, token and secret of the login on the screen), ``hand STEM...`` (hand the
+window the screen gallery's example states, back to back, as the controller would),
+``drawn STATE`` (wait for a frame showing STATE; JSON: the states of the frames drawn
+since the last ``drawn``), ``pacing`` (whether the frame rate is paced, and the rate),
+``quit``. Each answers one line: ``ok ...`` or ``error ...``.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 from pathlib import Path
@@ -37,26 +44,74 @@ def try_to_leave(person: object, app: object) -> str:
     return person.on_main(attempt)  # type: ignore[attr-defined]
 
 
-def bench_qr(person: object, rounds: int) -> str:
-    """Median milliseconds to draw one new QR frame (bench/ui_figures.py)."""
-    import statistics
-    import time
+class QrFrameRecorder:
+    """Saves a screenshot of every frame that puts a new QR content on the screen."""
 
-    from kiosk.ui.qr_widget import QrWidget
-    from protocol.login_qr import qr_content
+    def __init__(self, app: object, folder: Path) -> None:
+        self.app = app
+        self.folder = folder
+        self.frames: list[tuple[str, str]] = []
 
-    def draw() -> float:
-        widget = QrWidget(size=(300, 300))
-        times = []
-        for second in range(rounds):
-            start = time.perf_counter()
-            widget.show(
-                qr_content("mobiltsiths", "0f3c2a9e-6b1d-4c55-9e0a-5d2f1b7c8e43", "secret", second)
-            )
-            times.append(time.perf_counter() - start)
-        return statistics.median(times) * 1000
+    def start(self) -> None:
+        """Main thread: watch every frame from now on."""
+        from kivy.core.window import Window
 
-    return f"{person.on_main(draw):.2f}"  # type: ignore[attr-defined]
+        self.folder.mkdir(parents=True, exist_ok=True)
+        Window.bind(on_flip=self._flipped)
+
+    def _flipped(self, window: object) -> None:
+        # Runs before the buffers are swapped: the back buffer holds the frame just drawn.
+        widget = self.app.find("qr")  # type: ignore[attr-defined]
+        content = getattr(widget, "content", "")
+        if not content or (self.frames and self.frames[-1][0] == content):
+            return
+        path = window.screenshot(name=str(self.folder / "frame.png"))  # type: ignore[attr-defined]
+        self.frames.append((content, path))
+
+
+class FrameLog:
+    """The state each frame put on the screen."""
+
+    def __init__(self, app: object) -> None:
+        self.app = app
+        self.shown: list[str] = []
+        self.changed = threading.Condition()
+
+    def start(self) -> None:
+        """Main thread: note every frame from now on."""
+        from kivy.core.window import Window
+
+        Window.bind(on_flip=self._flipped)
+
+    def _flipped(self, _window: object) -> None:
+        with self.changed:
+            self.shown.append(type(self.app.state).__name__)  # type: ignore[attr-defined]
+            self.changed.notify_all()
+
+    def drawn(self, state: str, timeout: float = 30.0) -> str:
+        """Wait for a frame showing ``state``; the frames since the last call, as JSON."""
+        with self.changed:
+            if not self.changed.wait_for(lambda: state in self.shown, timeout):
+                raise TimeoutError(f"no frame showed {state}: {self.shown}")
+            shown, self.shown = self.shown, []
+        return json.dumps(shown)
+
+
+def hand_states(app: object, stems: list[str]) -> None:
+    """Hand the window example states back to back, from this (non-main) thread."""
+    from sim.gallery import example_states
+
+    examples = dict(example_states())
+    for stem in stems:
+        app.state_changed(examples[stem])  # type: ignore[attr-defined]
+
+
+def login_on_screen(app: object) -> str:
+    """The QR parameters of the login on the screen, as JSON."""
+    login = app.state.login  # type: ignore[attr-defined]
+    return json.dumps(
+        {"prefix": login.qr_prefix, "token": login.qr_start_token, "secret": login.qr_start_secret}
+    )
 
 
 def main() -> int:
@@ -67,6 +122,9 @@ def main() -> int:
         from sim.scripted_person import ScriptedPerson
 
         person = ScriptedPerson(app, shots)  # type: ignore[arg-type]
+        recorder = QrFrameRecorder(app, shots / "qr-frames")
+        frames = FrameLog(app)
+        frames.start()  # on_started runs on the main thread
 
         def serve() -> None:
             for line in sys.stdin:
@@ -94,8 +152,21 @@ def main() -> int:
                         answer(f"ok {person.on_main(lambda: app.language)}")  # type: ignore[attr-defined]
                     elif verb == "try-to-leave":
                         answer(f"ok {try_to_leave(person, app)}")
-                    elif verb == "bench-qr":
-                        answer(f"ok {bench_qr(person, int(argument or 50))}")
+                    elif verb == "record-qr":
+                        person.on_main(recorder.start)
+                        answer("ok")
+                    elif verb == "qr-frames":
+                        answer(f"ok {person.on_main(lambda: json.dumps(recorder.frames))}")
+                    elif verb == "hand":
+                        hand_states(app, argument.split())
+                        answer("ok")
+                    elif verb == "drawn":
+                        answer(f"ok {frames.drawn(argument)}")
+                    elif verb == "pacing":
+                        pacing = person.on_main(lambda: (app.pacer.enabled, app.pacer.fps))  # type: ignore[attr-defined]
+                        answer(f"ok {pacing[0]} {pacing[1]}")
+                    elif verb == "login":
+                        answer(f"ok {person.on_main(lambda: login_on_screen(app))}")
                     elif verb == "quit":
                         break
                     else:
