@@ -59,7 +59,7 @@ def mark(incarnation: int, seq: int) -> int:
 
 
 def is_failure(event: tm.EventMessage) -> bool:
-    """An unlock that did not unlock (a partly unlocked card counts as unlocked, as on the kiosk)."""
+    """An unlock that did not unlock (partly unlocked counts as unlocked, as on the kiosk)."""
     return event.kind is tm.EventKind.UNLOCK_FAILED and event.outcome is not Outcome.UNLOCKED
 
 
@@ -116,11 +116,11 @@ def _event(row: KioskRow, event: tm.EventMessage) -> KioskRow:
     elif is_failure(event):
         changes["failed_run"] = row.failed_run + 1
     here = mark(event.incarnation, event.seq)
-    if event.kind in (tm.EventKind.OUT_OF_SERVICE, tm.EventKind.BACK_IN_SERVICE):
-        if here >= row.service_mark:
-            oos = event.kind is tm.EventKind.OUT_OF_SERVICE
-            reason = event.detail or event.reason or "out of service"
-            changes.update(out_of_service=reason if oos else None, service_mark=here)
+    service = (tm.EventKind.OUT_OF_SERVICE, tm.EventKind.BACK_IN_SERVICE)
+    if event.kind in service and here >= row.service_mark:
+        oos = event.kind is tm.EventKind.OUT_OF_SERVICE
+        reason = event.detail or event.reason or "out of service"
+        changes.update(out_of_service=reason if oos else None, service_mark=here)
     return dataclasses.replace(row, **changes)  # type: ignore[arg-type]
 
 

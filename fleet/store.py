@@ -49,7 +49,9 @@ def day_in(zone: ZoneInfo) -> Callable[[float], str]:
 class Store:
     """The fleet's database, migrated on opening."""
 
-    def __init__(self, url: str | Path, *, pool_size: int = 8, zone: ZoneInfo | None = None):
+    def __init__(
+        self, url: str | Path, *, pool_size: int = 8, zone: ZoneInfo | None = None
+    ) -> None:
         self.engine = open_engine(url, pool_size=pool_size)
         self.dialect = self.engine.dialect.name
         self.zone = zone or ZoneInfo("UTC")
@@ -75,7 +77,7 @@ class Store:
                 yield connection
 
     def insert(self, table: schema.Table) -> sqlite.Insert | postgresql.Insert:
-        """This dialect's INSERT, which knows ON CONFLICT."""
+        """The dialect's own INSERT, which knows ON CONFLICT."""
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
 
     # -- ingest --------------------------------------------------------------------------
