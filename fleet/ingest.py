@@ -110,6 +110,7 @@ class Ingest:
         self.subscribed = threading.Event()
         self._queue: queue.Queue[Item] = queue.Queue()
         self._stop = threading.Event()
+        self._closing = False
         self._writer: threading.Thread | None = None
         self._warn = _RateLimited()
         self.client = self._new_client()
@@ -154,6 +155,7 @@ class Ingest:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Disconnect, and store what was already received (unacknowledged otherwise)."""
+        self._closing = True
         self.client.disconnect()
         self.client.loop_stop()
         self._stop.set()
@@ -204,7 +206,7 @@ class Ingest:
         self, _c: object, _u: object, _f: object, reason: ReasonCode, _p: object
     ) -> None:
         self.connected.clear()
-        if not self._stop.is_set():
+        if not self._closing:
             self._warn.warn("disconnect", f"disconnected from the broker: {reason}")
 
     def _on_message(self, _c: object, _u: object, message: mqtt.MQTTMessage) -> None:
