@@ -247,7 +247,7 @@ class Store:
     def _commands_done(self, db: Connection, events: list[tm.EventMessage], now: float) -> None:
         """A ``command-done`` event (detail: ``<command> <id>``) completes its audit row."""
         done = [
-            {"command": e.detail.split()[-1], "kiosk": e.kiosk, "at": e.at.timestamp()}
+            {"command": e.detail.split()[-1], "kiosk": e.kiosk, "done": e.at.timestamp()}
             for e in events
             if e.kind is tm.EventKind.COMMAND_DONE and e.detail
         ]
@@ -258,7 +258,7 @@ class Store:
                 .where(audit.c.command_id == bindparam("command"))
                 .where(audit.c.kiosk_id == bindparam("kiosk"))
                 .where(audit.c.done_at.is_(None))
-                .values(done_at=bindparam("at")),
+                .values(done_at=bindparam("done")),
                 done,
             )
 

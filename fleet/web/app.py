@@ -202,6 +202,7 @@ def build_app(context: WebContext) -> web.Application:
     broadcaster = Broadcaster(context)
     app[BROADCASTER] = broadcaster
     app.on_startup.append(broadcaster.start)
+    app.on_shutdown.append(broadcaster.closing_down)
     app.on_cleanup.append(broadcaster.stop)
     app.router.add_get("/login", auth.show_login)
     app.router.add_post("/login", auth.login)

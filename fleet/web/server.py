@@ -12,6 +12,9 @@ from aiohttp import web
 from fleet.web.app import build_app
 from fleet.web.context import WebContext
 
+#: Seconds requests under way get to finish when the server stops.
+SHUTDOWN_TIMEOUT = 3.0
+
 
 class WebServer:
     """aiohttp's runner and one site; HTTPS when given a TLS context."""
@@ -45,7 +48,10 @@ class WebServer:
 
         async def begin() -> int:
             self.runner = web.AppRunner(
-                build_app(self.context), access_log=None, handle_signals=False
+                build_app(self.context),
+                access_log=None,
+                handle_signals=False,
+                shutdown_timeout=SHUTDOWN_TIMEOUT,
             )
             await self.runner.setup()
             site = web.TCPSite(

@@ -30,12 +30,19 @@ class Broadcaster:
     def __init__(self, context: WebContext) -> None:
         self.context = context
         self.version = 0
+        self.closing = False
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, _app: web.Application) -> None:
         """Start looking (an aiohttp startup hook)."""
         self._task = asyncio.create_task(self._watch())
+
+    async def closing_down(self, _app: web.Application) -> None:
+        """End every open stream (an aiohttp shutdown hook): the server is stopping."""
+        async with self._changed:
+            self.closing = True
+            self._changed.notify_all()
 
     async def stop(self, _app: web.Application) -> None:
         """Stop looking (an aiohttp cleanup hook)."""
@@ -64,7 +71,7 @@ class Broadcaster:
         async with self._changed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
-                    self._changed.wait_for(lambda: self.version != seen), timeout
+                    self._changed.wait_for(lambda: self.version != seen or self.closing), timeout
                 )
             return self.version
 
@@ -86,6 +93,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
     try:
         while True:
             version = await broadcaster.wait(seen, KEEPALIVE)
+            if broadcaster.closing:
+                break
             if version != seen:
                 seen = version
                 await response.write(f"event: change\ndata: {version}\n\n".encode())
