@@ -2,12 +2,15 @@
 
 An alert has a lifecycle: raised once when its condition starts, cleared once when it
 ends, told by e-mail and webhook at each of the two moments, never once per health
-sample. :func:`wanted` says which conditions hold for one kiosk; :func:`changes`
+sample. A fault read from health samples is raised only when the last two samples
+both show it (a kiosk's first sample after a start can come before its reader is
+found), and cleared as soon as the newest does not. :func:`wanted` says which conditions hold for one kiosk; :func:`changes`
 compares them with the alerts open in the database.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import json
 from dataclasses import dataclass
@@ -64,9 +67,11 @@ class KioskFacts:
     kiosk_id: str
     status: str
     status_since: float
+    status_reason: str | None
     out_of_service: str | None
     failed_run: int
     last_health: str | None  # the newest health sample's JSON
+    prior_health: str | None  # the one before it
 
 
 def _from_health(sample: dict, limits: Thresholds) -> dict[AlertKind, str]:
@@ -97,6 +102,18 @@ def _from_health(sample: dict, limits: Thresholds) -> dict[AlertKind, str]:
     return found
 
 
+def _sample(text: str | None) -> dict:
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _moment(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def wanted(
     facts: KioskFacts, open_now: dict[AlertKind, str], limits: Thresholds, now: float
 ) -> dict[AlertKind, str]:
@@ -104,18 +121,17 @@ def wanted(
     found: dict[AlertKind, str] = {}
     offline = facts.status == Status.OFFLINE
     if offline and now - facts.status_since >= limits.offline_after:
-        minutes = (now - facts.status_since) / 60
         found[AlertKind.OFFLINE] = open_now.get(AlertKind.OFFLINE) or (
-            f"offline for {minutes:.0f} min"
+            f"offline since {_moment(facts.status_since)}: {facts.status_reason or 'no reason'}"
         )
     if offline:
         found.update({kind: text for kind, text in open_now.items() if kind in FROM_HEALTH})
     elif facts.last_health:
-        try:
-            sample = json.loads(facts.last_health)
-        except ValueError:
-            sample = {}
-        found.update(_from_health(sample if isinstance(sample, dict) else {}, limits))
+        newest = _from_health(_sample(facts.last_health), limits)
+        before = _from_health(_sample(facts.prior_health), limits)
+        found.update(
+            {kind: text for kind, text in newest.items() if kind in before or kind in open_now}
+        )
     planned = facts.status == Status.MAINTENANCE
     reason = facts.out_of_service
     if reason and not planned and not all(p in reason for p in _PLANNED):

@@ -43,6 +43,7 @@ class KioskRow:
     status_reason: str | None = None
     last_health: str | None = None
     last_health_at: float | None = None
+    prior_health: str | None = None
     out_of_service: str | None = None
     service_mark: int = 0
     failed_run: int = 0
@@ -106,7 +107,9 @@ def _health(row: KioskRow, message: tm.HealthMessage, payload: str) -> KioskRow:
     at = message.at.timestamp()
     if row.last_health_at is not None and at < row.last_health_at:
         return row  # an older sample delivered late: history only
-    return dataclasses.replace(row, last_health=payload, last_health_at=at)
+    return dataclasses.replace(
+        row, last_health=payload, last_health_at=at, prior_health=row.last_health
+    )
 
 
 def _event(row: KioskRow, event: tm.EventMessage) -> KioskRow:

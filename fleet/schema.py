@@ -43,6 +43,7 @@ kiosks = Table(
     Column("last_seen", Float, nullable=False),
     Column("last_health", Text),  # the newest health sample, JSON as received
     Column("last_health_at", Float),
+    Column("prior_health", Text),  # the sample before it: a fault must show in two
     Column("out_of_service", Text),  # the reason while the kiosk says it is out of service
     Column("service_mark", BigInteger, nullable=False, server_default=text("0")),
     Column("failed_run", Integer, nullable=False, server_default=text("0")),

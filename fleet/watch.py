@@ -140,9 +140,11 @@ class Watcher:
                     k.c.kiosk_id,
                     k.c.status,
                     k.c.status_since,
+                    k.c.status_reason,
                     k.c.out_of_service,
                     k.c.failed_run,
                     k.c.last_health,
+                    k.c.prior_health,
                 ).where(
                     or_(
                         k.c.updated >= self._since - _OVERLAP,

@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("last_seen", sa.Float, nullable=False),
         sa.Column("last_health", sa.Text),
         sa.Column("last_health_at", sa.Float),
+        sa.Column("prior_health", sa.Text),
         sa.Column("out_of_service", sa.Text),
         sa.Column("service_mark", sa.BigInteger, nullable=False, server_default=sa.text("0")),
         sa.Column("failed_run", sa.Integer, nullable=False, server_default=sa.text("0")),

@@ -17,7 +17,7 @@
       else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
       else node.setAttribute(key, value === true ? "" : value);
     }
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child !== null && child !== undefined) node.append(child);
     }
     return node;
@@ -108,21 +108,24 @@
   // -- one kiosk ----------------------------------------------------------------------
 
   const charts = {};
+  let pendingCharts = [];
 
+  // A chart is drawn once its box is on the page, at the box's own width.
   function chart(name, title, unit, series) {
     const values = series[name];
     const box = el("figure", { class: "chart", "data-chart": name }, el("figcaption", { text: title }));
     if (typeof uPlot === "undefined" || !values || !values.some((v) => v !== null)) {
-      box.append(el("p", { class: "empty", text: "no samples yet" }));
+      box.append(el("p", { class: "empty", text: "no samples (the kiosk does not report it)" }));
       return box;
     }
-    const width = Math.max(260, Math.min(560, main.clientWidth - 32));
-    const options = {
-      width, height: 160, legend: { show: false },
-      series: [{}, { label: title, stroke: "#1f6feb", width: 2, value: (u, v) => v == null ? "–" : `${v} ${unit}` }],
-      axes: [{}, { size: 50 }],
-    };
-    charts[name] = new uPlot(options, [series.at, values], box);
+    pendingCharts.push(() => {
+      const options = {
+        width: Math.max(200, box.clientWidth - 18), height: 150, legend: { show: false },
+        series: [{}, { label: title, stroke: "#1f6feb", width: 2, value: (u, v) => v == null ? "–" : `${v} ${unit}` }],
+        axes: [{}, { size: 46 }],
+      };
+      charts[name] = new uPlot(options, [series.at, values], box);
+    });
     return box;
   }
 
@@ -224,7 +227,10 @@
     try {
       const parts = await views[page]();
       const focused = document.activeElement && document.activeElement.name;
-      main.replaceChildren(liveLine, ...parts.flat().filter(Boolean));
+      main.replaceChildren(liveLine, ...parts.flat(Infinity).filter(Boolean));
+      const drawing = pendingCharts;
+      pendingCharts = [];
+      for (const draw of drawing) draw();
       if (focused) { const same = main.querySelector(`[name=${focused}]`); if (same) same.focus(); }
       refreshes += 1;
       document.body.dataset.refreshes = String(refreshes);
