@@ -4,8 +4,8 @@ An alert has a lifecycle: raised once when its condition starts, cleared once wh
 ends, told by e-mail and webhook at each of the two moments, never once per health
 sample. A fault read from health samples is raised only when the last two samples
 both show it (a kiosk's first sample after a start can come before its reader is
-found), and cleared as soon as the newest does not. :func:`wanted` says which conditions hold for one kiosk; :func:`changes`
-compares them with the alerts open in the database.
+found), and cleared as soon as the newest does not. :func:`wanted` says which conditions
+hold for one kiosk; :func:`changes` compares them with the alerts open in the database.
 """
 
 from __future__ import annotations

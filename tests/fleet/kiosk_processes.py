@@ -11,6 +11,8 @@ from pathlib import Path
 from kiosk.config import render
 from sim.dev_pki import DevPkiFiles
 
+KIOSK_RUN = (sys.executable, "-m", "kiosk.cli", "run", "--headless")
+
 
 class KioskChild:
     """One kiosk program; its output goes to a log file (read when a test fails)."""
@@ -63,8 +65,7 @@ class KioskChild:
     def start(self) -> KioskChild:
         log = (self.folder / "kiosk.log").open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "kiosk.cli", "run", "--headless", "--config"]
-            + [str(self.folder / "kiosk.toml")],
+            [*KIOSK_RUN, "--config", str(self.folder / "kiosk.toml")],
             env=self.environment,
             stdout=log,
             stderr=subprocess.STDOUT,
