@@ -61,13 +61,15 @@ class Mosquitto:
         *,
         persistent: bool = True,
         fleet_ids: Sequence[str] = ("fleet:server",),
+        extra_acl: str = "",
+        extra_config: Sequence[str] = (),
     ) -> None:
         self.folder = folder
         self.pki = pki
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "acl").write_text(tm.mosquitto_acl(fleet_ids))
+        (folder / "acl").write_text(tm.mosquitto_acl(fleet_ids) + extra_acl)
         (folder / "mosquitto.conf").write_text(
             "\n".join(
                 [
@@ -87,6 +89,7 @@ class Mosquitto:
                     "require_certificate true",
                     "use_identity_as_username true",
                     f"acl_file {folder / 'acl'}",
+                    *extra_config,
                     "",
                 ]
             )
