@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,7 +164,7 @@ def counts(store: Store) -> tuple[int, int, int]:
         )
 
 
-def until(condition, timeout: float) -> float:
+def until(condition: Callable[[], bool], timeout: float) -> float:
     start = time.monotonic()
     while not condition():
         if time.monotonic() - start > timeout:
@@ -287,7 +288,8 @@ def run(label: str, url: str, work: Path, kiosks: int, rounds: int) -> None:
         day = per_message * (SAMPLES_PER_DAY + EVENTS_PER_DAY)
         print(
             f"{label}: database grew {grown / 1e6:.1f} MB, {per_message:.0f} bytes per message;"
-            f" a kiosk-day ({SAMPLES_PER_DAY} samples + {EVENTS_PER_DAY} events) ~ {day / 1e3:.0f} kB,"
+            f" a kiosk-day ({SAMPLES_PER_DAY} samples + {EVENTS_PER_DAY} events)"
+            f" ~ {day / 1e3:.0f} kB,"
             f" 10,000 kiosks ~ {day * 10000 / 1e9:.2f} GB/day before thinning"
         )
         for path in (

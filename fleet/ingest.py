@@ -16,6 +16,7 @@ get better), and never stops the rest.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import ssl
@@ -36,7 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from fleet.metrics import Metrics
 from fleet.reading import Reading, Rejected, read
-from fleet.store import Store
+from fleet.store import Store, Stored
 from protocol import telemetry as tm
 
 log = logging.getLogger(__name__)
@@ -216,6 +217,21 @@ class Ingest:
 
     # -- the writer ----------------------------------------------------------------------
 
+    def _one_by_one(self, valid: list[tuple[Reading, bytes]]) -> Stored:
+        """Store each message alone; one that still fails is counted, logged and dropped."""
+        parts = []
+        for reading, payload in valid:
+            try:
+                parts.append(self.store.ingest([(reading, payload)]))
+            except SQLAlchemyError:
+                raise
+            except Exception as error:
+                self.metrics.rejected.labels("unstorable").inc()
+                log.error(
+                    "dropped a message from %s that cannot be stored: %r", reading.kiosk, error
+                )
+        return _sum(parts)
+
     def _take(self) -> list[Item]:
         try:
             first = self._queue.get(timeout=0.5)
@@ -257,6 +273,9 @@ class Ingest:
                 if self._stop.wait(2.0):
                     return  # unacknowledged: the broker sends it again
                 continue
+            except Exception:  # a fault of ours with some message: never stop ingest for it
+                log.exception("a batch of %d messages could not be stored", len(valid))
+                stored = self._one_by_one(valid)
             break
         self.metrics.batch_seconds.observe(time.monotonic() - started)
         self.metrics.events_stored.inc(stored.events)
@@ -269,6 +288,10 @@ class Ingest:
                 self.client.ack(mid, 1)
         if self.on_stored is not None and valid:
             self.on_stored()
+
+
+def _sum(parts: list[Stored]) -> Stored:
+    return Stored(*(sum(getattr(p, f.name) for p in parts) for f in dataclasses.fields(Stored)))
 
 
 def _channel(reading: Reading) -> tm.Channel:
