@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, delete, func, select, update
 
 from fleet import schema
 from fleet.store import Store
@@ -26,6 +26,8 @@ from fleet.store import Store
 USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 #: Shortest password accepted.
 MIN_PASSWORD = 12
+#: Wrong passwords for one user name within the window before sign-ins for it pause.
+MAX_FAILURES, FAILURE_WINDOW = 10, 15 * 60.0
 _hasher = PasswordHasher()
 #: Verified against when the user does not exist, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
@@ -134,9 +136,24 @@ class Accounts:
     # -- sign-in -------------------------------------------------------------------------
 
     def sign_in(self, name: str, password: str, now: float) -> str | None:
-        """A new session's token, or ``None`` (the same for a wrong name or password)."""
+        """A new session's token, or ``None`` (the same for a wrong name or password).
+
+        After :data:`MAX_FAILURES` wrong tries for one name within :data:`FAILURE_WINDOW`
+        seconds, that name cannot sign in until the window has moved on (guessing is
+        slowed to a crawl; the refusals are in the audit).
+        """
+        t = schema.audit
         with self.store.reading() as db:
             row = db.execute(select(schema.users).where(schema.users.c.name == name)).first()
+            failures = db.execute(
+                select(func.count())
+                .select_from(t)
+                .where(t.c.action == "sign-in-refused", t.c.detail == name[:64])
+                .where(t.c.at > now - FAILURE_WINDOW)
+            ).scalar_one()
+        if failures >= MAX_FAILURES:
+            row = None  # not even checked
+            password = ""
         try:
             _hasher.verify(row.password_hash if row else _DUMMY_HASH, password)
         except (VerificationError, InvalidHashError):

@@ -6,7 +6,14 @@ import pytest
 from sqlalchemy import select
 
 from fleet import schema, views
-from fleet.accounts import AccountError, Accounts, Role, SessionLimits
+from fleet.accounts import (
+    FAILURE_WINDOW,
+    MAX_FAILURES,
+    AccountError,
+    Accounts,
+    Role,
+    SessionLimits,
+)
 
 PASSWORD = "a long enough password"
 
@@ -65,3 +72,10 @@ def test_sign_ins_and_refusals_are_audited(accounts, store):
     accounts.sign_in("anna.it", PASSWORD, 2)
     actions = [(a["action"], a["user"]) for a in views.audit(store)]
     assert actions[:2] == [("signed-in", "anna.it"), ("sign-in-refused", None)]
+
+
+def test_guessing_a_password_pauses_that_user_name(accounts):
+    for moment in range(MAX_FAILURES):
+        assert accounts.sign_in("anna.it", "not her password", moment) is None
+    assert accounts.sign_in("anna.it", PASSWORD, 20) is None  # even the right one, for now
+    assert accounts.sign_in("anna.it", PASSWORD, 20 + FAILURE_WINDOW) is not None
