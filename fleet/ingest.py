@@ -253,6 +253,7 @@ class Ingest:
 
     def _write(self, batch: list[Item]) -> None:
         valid: list[tuple[Reading, bytes]] = []
+        channels: dict[tm.Channel, int] = {}
         for result, payload, _mid in batch:
             if isinstance(result, Rejected):
                 self.metrics.rejected.labels(str(result.why)).inc()
@@ -261,8 +262,11 @@ class Ingest:
                     f"refused a message on {result.topic}: {result.why}: {result.detail}",
                 )
             else:
-                self.metrics.received.labels(str(_channel(result))).inc()
+                channel = _channel(result)
+                channels[channel] = channels.get(channel, 0) + 1
                 valid.append((result, payload))
+        for channel, count in channels.items():
+            self.metrics.received.labels(str(channel)).inc(count)
         while True:
             started = time.monotonic()
             try:

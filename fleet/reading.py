@@ -55,6 +55,21 @@ class Rejected:
     detail: str
 
 
+def _why(topic: str, payload: bytes, error: ValidationError) -> Rejected:
+    """Why a payload failed the contract (looked into only then: valid ones parse once)."""
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, ValueError) as problem:
+        return Rejected(topic, Rejection.NOT_JSON, str(problem)[:200])
+    if not isinstance(data, dict) or "v" not in data:
+        return Rejected(topic, Rejection.WRONG_SCHEMA, "not a JSON object with a version 'v'")
+    if data["v"] != tm.VERSION:
+        return Rejected(topic, Rejection.UNKNOWN_VERSION, f"version {str(data['v'])[:20]}")
+    first = error.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or "payload"
+    return Rejected(topic, Rejection.WRONG_SCHEMA, f"{where}: {first['msg']}"[:200])
+
+
 def read(topic: str, payload: bytes, received: float) -> Reading | Rejected:
     """Check one message against the contract."""
     parsed = tm.parse_topic(topic)
@@ -66,19 +81,9 @@ def read(topic: str, payload: bytes, received: float) -> Reading | Rejected:
             topic, Rejection.TOO_LARGE, f"{len(payload)} bytes (at most {tm.MAX_PAYLOAD})"
         )
     try:
-        data = json.loads(payload)
-    except (UnicodeDecodeError, ValueError) as error:
-        return Rejected(topic, Rejection.NOT_JSON, str(error)[:200])
-    if not isinstance(data, dict) or "v" not in data:
-        return Rejected(topic, Rejection.WRONG_SCHEMA, "not a JSON object with a version 'v'")
-    if data["v"] != tm.VERSION:
-        return Rejected(topic, Rejection.UNKNOWN_VERSION, f"version {str(data['v'])[:20]}")
-    try:
         message = tm.decode(_MODELS[channel], payload)
     except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"]) or "payload"
-        return Rejected(topic, Rejection.WRONG_SCHEMA, f"{where}: {first['msg']}"[:200])
+        return _why(topic, payload, error)
     if message.kiosk != kiosk:
         return Rejected(topic, Rejection.WRONG_KIOSK, "the payload names another kiosk")
     return Reading(kiosk, message, received)

@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from fleet import schema
 from fleet.database import migrate, open_engine
-from fleet.fold import KioskRow, fold, is_failure
+from fleet.fold import KioskRow, columns, fold, is_failure
 from fleet.reading import Reading
 from protocol import telemetry as tm
 
@@ -121,11 +121,6 @@ class Store:
 
     def _lock_kiosks(self, db: Connection, ids: list[str], now: float) -> dict[str, KioskRow]:
         """The batch's kiosks' rows, created if new, locked until the commit (in id order)."""
-        self._execute_many(
-            db,
-            self.insert(schema.kiosks).on_conflict_do_nothing(index_elements=["kiosk_id"]),
-            [dataclasses.asdict(KioskRow.first_seen(kiosk, now)) for kiosk in ids],
-        )
         query = (
             select(*(schema.kiosks.c[name] for name in _KIOSK_COLUMNS))
             .where(schema.kiosks.c.kiosk_id.in_(ids))
@@ -133,7 +128,21 @@ class Store:
         )
         if self.dialect == "postgresql":
             query = query.with_for_update()
-        return {row.kiosk_id: KioskRow(**row._asdict()) for row in db.execute(query)}
+        rows = {row.kiosk_id: KioskRow(**row._asdict()) for row in db.execute(query)}
+        new = [kiosk for kiosk in ids if kiosk not in rows]
+        if new:  # another instance may make the same one meanwhile: then it is read, locked
+            self._execute_many(
+                db,
+                self.insert(schema.kiosks).on_conflict_do_nothing(index_elements=["kiosk_id"]),
+                [columns(KioskRow.first_seen(kiosk, now)) for kiosk in new],
+            )
+            rows.update(
+                {
+                    row.kiosk_id: KioskRow(**row._asdict())
+                    for row in db.execute(query.where(schema.kiosks.c.kiosk_id.in_(new)))
+                }
+            )
+        return rows
 
     def _write_kiosks(
         self, db: Connection, before: dict[str, KioskRow], after: dict[str, KioskRow], now: float
@@ -141,7 +150,7 @@ class Store:
         changed = []
         for kiosk, row in after.items():
             if row != before[kiosk]:
-                values = dataclasses.asdict(row)
+                values = columns(row)
                 values.update(updated=now, key=values.pop("kiosk_id"))
                 changed.append(values)
         if changed:
