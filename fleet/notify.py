@@ -182,13 +182,13 @@ class Notifier:
             error = self._send(row.channel, alert, row.transition)
             with self.store.transaction() as db:
                 if error is None:
-                    db.execute(update(n).where(n.c.id == row.nid).values(sent_at=time.time()))
+                    db.execute(update(n).where(n.c.id == row.nid).values(sent_at=now))
                 else:
                     pause = min(RETRY_MAX, RETRY_FIRST * 2 ** (row.attempts or 0))
                     db.execute(
                         update(n)
                         .where(n.c.id == row.nid)
-                        .values(claimed_until=time.time() + pause, last_error=error[:500])
+                        .values(claimed_until=now + pause, last_error=error[:500])
                     )
             if error is None:
                 sent += 1
