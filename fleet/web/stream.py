@@ -84,7 +84,11 @@ async def stream(request: web.Request) -> web.StreamResponse:
     context = context_of(request)
     broadcaster = request.app[BROADCASTER]
     response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",  # a proxy that buffers would hold the events back
+        }
     )
     await response.prepare(request)
     await response.write(b"retry: 3000\n\nevent: change\ndata: 0\n\n")
