@@ -216,7 +216,10 @@ def settled_histogram(session: requests.Session, base: str, name: str) -> list:
 
     while True:
         text = session.get(base + "/metrics").text
-        if total(text, f"{name}_count") >= total(text, "fleet_messages_received_total"):
+        received = total(text, 'fleet_messages_received_total{channel="health"}') + total(
+            text, 'fleet_messages_received_total{channel="event"}'
+        )
+        if total(text, f"{name}_count") >= received:
             return histogram(text, name)
         time.sleep(0.1)
 

@@ -286,7 +286,8 @@ class Ingest:
         self.metrics.events_repeated.inc(stored.repeats)
         done = time.time()
         for reading, _ in valid:
-            self.metrics.lag_seconds.observe(max(0.0, done - reading.message.at.timestamp()))
+            if not isinstance(reading.message, tm.StateMessage):  # a retained state is old news
+                self.metrics.lag_seconds.observe(max(0.0, done - reading.message.at.timestamp()))
         for _result, _payload, mid in batch:
             if mid:
                 self.client.ack(mid, 1)

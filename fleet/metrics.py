@@ -33,7 +33,7 @@ class Metrics:
         )
         self.lag_seconds = Histogram(
             "fleet_ingest_lag_seconds",
-            "From a message's own time to stored (includes the kiosk's clock error)",
+            "From a health sample's or event's own time to stored (with the kiosk's clock error)",
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
             registry=r,
         )
