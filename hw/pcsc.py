@@ -221,6 +221,30 @@ class PcscConnection:
             raise error_for(hresult, "SCardStatus", self.reader)
         return bytes(atr)
 
+    @property
+    def carries_extended_apdus(self) -> bool:
+        """Whether the link can carry an extended-length APDU at all (not over T=0)."""
+        return self._protocol != scard.SCARD_PROTOCOL_T0
+
+    def card_events(self) -> int:
+        """How many times a card went into or out of this reader (pcscd's count); 0 if not kept.
+
+        The count is read while this connection holds the card; if the card leaves
+        afterwards, the connection's next command fails. So an operation that reads
+        the count first, and then gets answers from the card, knows that the card
+        has not left the reader since another operation saw the same count (pcsc-lite
+        and Windows keep it in the high word of the reader's event state; a reset
+        does not change it). After a pcscd restart it starts again: the reader
+        watcher reports every card removed then.
+        """
+        hresult, states = self._call(
+            scard.SCardGetStatusChange, self._context, 0, [(self.reader, scard.SCARD_STATE_UNAWARE)]
+        )
+        if hresult != scard.SCARD_S_SUCCESS and _code(hresult) != _code(scard.SCARD_E_TIMEOUT):
+            raise error_for(hresult, "SCardGetStatusChange", self.reader)
+        _name, event, _atr = states[0]
+        return (event >> 16) & 0xFFFF
+
     def transmit(self, command: bytes) -> bytes:
         """Send raw APDU bytes; return the raw response including SW1 SW2."""
         if not self._open:
