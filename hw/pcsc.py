@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from smartcard import scard
 
+from hw.apdu import uses_extended_length
 from hw.errors import (
     CardError,
     CardNotAnswering,
@@ -49,6 +50,9 @@ _REMOVED_CODES = frozenset(
     {scard.SCARD_W_REMOVED_CARD, scard.SCARD_E_NO_SMARTCARD, scard.SCARD_W_UNPOWERED_CARD}
 )
 _READER_GONE_CODES = frozenset({scard.SCARD_E_READER_UNAVAILABLE, scard.SCARD_E_UNKNOWN_READER})
+
+#: Readers that failed to send an extended-length APDU (short-APDU-level ones): not asked again.
+_SHORT_APDU_READERS: set[str] = set()
 
 
 def _code(hresult: int) -> int:
@@ -223,19 +227,16 @@ class PcscConnection:
 
     @property
     def carries_extended_apdus(self) -> bool:
-        """Whether the link can carry an extended-length APDU at all (not over T=0)."""
-        return self._protocol != scard.SCARD_PROTOCOL_T0
+        """Whether an extended-length APDU can go (not over T=0, nor a reader that failed one)."""
+        return self._protocol != scard.SCARD_PROTOCOL_T0 and self.reader not in _SHORT_APDU_READERS
 
     def card_events(self) -> int:
         """How many times a card went into or out of this reader (pcscd's count); 0 if not kept.
 
-        The count is read while this connection holds the card; if the card leaves
-        afterwards, the connection's next command fails. So an operation that reads
-        the count first, and then gets answers from the card, knows that the card
-        has not left the reader since another operation saw the same count (pcsc-lite
-        and Windows keep it in the high word of the reader's event state; a reset
-        does not change it). After a pcscd restart it starts again: the reader
-        watcher reports every card removed then.
+        Read before the card answers anything, then a card that stays answering shows the
+        same insertion as another operation that saw the same count: a connection whose
+        card leaves fails its next command, and a reset does not change the count. pcsc-lite
+        and Windows keep it (in the event state's high word); a pcscd restart starts it anew.
         """
         hresult, states = self._call(
             scard.SCardGetStatusChange, self._context, 0, [(self.reader, scard.SCARD_STATE_UNAWARE)]
@@ -253,7 +254,10 @@ class PcscConnection:
             scard.SCardTransmit, self._card, self._protocol, list(command)
         )
         if hresult != scard.SCARD_S_SUCCESS:
-            raise self._transmit_error(hresult)
+            error = self._transmit_error(hresult)
+            if isinstance(error, PcscFailure) and uses_extended_length(command):
+                _SHORT_APDU_READERS.add(self.reader)  # the card is still there: the reader is not
+            raise error
         if len(response) < 2 and self._card_left(self._removal_settle_ms):
             # vpcd (and some readers) hand back an empty answer when the card goes.
             raise CardRemoved()

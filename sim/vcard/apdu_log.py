@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 from dataclasses import dataclass
 
-from hw.apdu import parse_command
+from hw.apdu import parse_command, uses_extended_length
 from sim.vcard.card import VirtualCard
 
 #: Instruction bytes by name.
@@ -79,7 +79,7 @@ def _logged(raw: bytes, answer: bytes) -> LoggedCommand:
         selected=command.data if command.ins == INS_SELECT else b"",
         data_length=len(command.data),
         le=command.le,
-        extended=len(raw) >= 7 and raw[4] == 0,
+        extended=uses_extended_length(raw),
         answer_length=max(0, len(answer) - 2),
         sw=sw,
     )
