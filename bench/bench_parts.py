@@ -1,36 +1,21 @@
-"""Parts the UI benchmark measures with: a bare PC/SC watcher, process CPU and RSS, an APDU log.
+"""Parts the benchmarks measure with: a bare PC/SC watcher, process CPU and RSS, an old tree.
 
-Kept apart from ``bench/ui_figures.py`` so each file says one thing.
+Kept apart from ``bench/ui_figures.py`` so each file says one thing. The APDU log
+is the virtual card's own (:mod:`sim.vcard.apdu_log`).
 """
 
 from __future__ import annotations
 
-import collections
 import os
 import statistics
+import subprocess
 import threading
 import time
 from pathlib import Path
 
 from smartcard import scard
 
-from sim.vcard.card import VirtualCard
-
 TICKS = os.sysconf("SC_CLK_TCK")
-
-#: Instruction bytes by name, for the APDU breakdown (never the data: it may hold a PIN).
-INSTRUCTIONS = {
-    0xA4: "SELECT",
-    0xB0: "READ BINARY",
-    0xB1: "READ BINARY (odd)",
-    0xC0: "GET RESPONSE",
-    0xCA: "GET DATA",
-    0xCB: "GET DATA (odd)",
-    0x20: "VERIFY",
-    0x24: "CHANGE REFERENCE DATA",
-    0x2C: "RESET RETRY COUNTER",
-    0x87: "GENERAL AUTHENTICATE",
-}
 
 
 class PresenceProbe:
@@ -92,42 +77,6 @@ class PresenceProbe:
             scard.SCardReleaseContext(context)
 
 
-class ApduLog:
-    """A virtual card that notes the instruction of every command it is sent (never the data)."""
-
-    def __init__(self, card: VirtualCard) -> None:
-        self.card = card
-        self.instructions: list[int] = []
-
-    @property
-    def atr(self) -> bytes:
-        return self.card.atr
-
-    def power_on(self) -> None:
-        self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
-    def reset(self) -> None:
-        self.card.reset()
-
-    def process(self, command: bytes) -> bytes:
-        self.instructions.append(command[1] if len(command) > 1 else -1)
-        return self.card.process(command)
-
-    def mark(self) -> int:
-        return len(self.instructions)
-
-    def since(self, mark: int) -> str:
-        """``N (SELECT 3, READ BINARY 13, ...)`` for the commands after ``mark``."""
-        names = collections.Counter(
-            INSTRUCTIONS.get(ins, f"INS {ins:02X}") for ins in self.instructions[mark:]
-        )
-        parts = ", ".join(f"{name} {count}" for name, count in names.most_common())
-        return f"{len(self.instructions) - mark} ({parts})"
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of the whole process (all its threads) so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -161,3 +110,17 @@ def spread(values: list[float], unit: str = "", digits: int = 1) -> str:
         f"{statistics.median(values):.{digits}f}{unit}"
         f" ({min(values):.{digits}f}-{max(values):.{digits}f})"
     )
+
+
+def unpack(rev: str, target: Path) -> Path:
+    """The files of revision ``rev`` of this repository in ``target`` (``git archive``)."""
+    target.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(Path(__file__).resolve().parent.parent), "archive", rev],
+        capture_output=True,
+        check=False,
+    )
+    if archive.returncode != 0:
+        raise SystemExit(f"cannot unpack revision {rev}: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target

@@ -1,32 +1,58 @@
-"""Benchmark: APDUs and time of the read phase and of an unblock, before and after issue 9.
+"""Benchmark: APDUs and time of each card operation, before issue 9, today and in this tree.
 
 On real pcscd + vpcd with virtual cards. Counts the APDUs each operation sends
 (at the virtual card, so the count does not depend on the code measured) and
-the median wall time, and prints them beside the figures measured the same way
-on the code before issue 9 (commit 8503763: no transactions around the read
-phase, the PIN's role read between the reset and the verify). Issue 9 adds one
-transaction per operation, the application SELECT at its start, the PIN's state
-read before the reset, and the new PIN verified right after it.
+the median wall time, in three columns:
 
-Run: .venv/bin/python bench/card_operations.py [rounds]
+* before issue 9 (commit 8503763: no transactions around the read phase, the
+  PIN's role read between the reset and the verify), measured the same way then
+  and kept here;
+* today (``--today``, default the revision before issue 15's card-command work:
+  one transaction per operation beginning with the application SELECT, the PIN's
+  state read before the reset, the new PIN verified after it), unpacked with
+  ``git archive`` and measured in this run;
+* this tree, measured in this run: no second SELECT, each file in one
+  extended-length READ BINARY where the card takes it, and the kiosk's unlock
+  reusing what the read of its session learned.
+
+Today and this tree run in child processes (each with its own pcscd), in
+alternating blocks, so both see the same machine. ``--log`` lists every command
+of each SITHS operation in this tree, from the virtual card's APDU log.
+
+Run: .venv/bin/python bench/card_operations.py [--rounds 15] [--today REV] [--log]
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+
+
+def _tree() -> Path:
+    """The tree whose code a child measures (``--tree``), else this one."""
+    if "--tree" in sys.argv:
+        return Path(sys.argv[sys.argv.index("--tree") + 1]).resolve()
+    return ROOT
+
+
+sys.path.insert(0, str(_tree()))
 _WORKDIR = Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
 os.environ["PCSCLITE_CSOCK_NAME"] = str(_WORKDIR / "pcscd" / "run" / "pcscd.comm")
+
+from bench_parts import unpack  # noqa: E402
 
 from cardservice.service import ServiceConfig  # noqa: E402
 from hw import pcsc  # noqa: E402
@@ -49,6 +75,8 @@ from tests.harness.pcscd import PrivatePcscd  # noqa: E402
 from tests.harness.smtp_sink import SmtpSink  # noqa: E402
 from tests.harness.waiting import wait_for  # noqa: E402
 
+#: The last revision before issue 15's card-command work.
+TODAY_REV = "c533b66"
 #: Measured at commit 8503763 (before issue 9) the same way: (APDUs, median ms).
 BEFORE = {
     "SITHS kiosk read phase": (24, 8.9),
@@ -70,38 +98,42 @@ def present(reader: str) -> bool:
 class Bench:
     """One virtual card in slot 0; each operation run ``rounds`` times from the same state."""
 
-    def __init__(self, daemon: PrivatePcscd, rounds: int) -> None:
+    def __init__(self, daemon: PrivatePcscd, rounds: int, log: bool) -> None:
         self.daemon = daemon
         self.rounds = rounds
         self.reader = daemon.reader(0)
         self.link: VpcdLink | None = None
-        self.rows: list[tuple[str, int, float]] = []
+        #: This tree's APDU log of the card in the slot (``--log``), else ``None``.
+        self.log: object | None = None
+        self.wants_log = log
+        self.rows: list[dict[str, object]] = []
 
     def insert(self, card: VirtualCard) -> None:
         if self.link is not None:
             self.link.remove()
             wait_for(lambda: not present(self.reader), timeout=15)
+        if self.wants_log:
+            from sim.vcard.apdu_log import ApduLog  # this tree's: older ones have none
+
+            card = self.log = ApduLog(card)
         self.link = VpcdLink(card, port=self.daemon.slot_port(0))
         self.link.insert()
         wait_for(lambda: present(self.reader), timeout=15)
 
     def measure(self, name: str, reset: Callable[[], None], run: Callable[[], object]) -> None:
         assert self.link is not None
-        times, counts = [], []
+        times, counts, listing = [], [], []
         for _ in range(self.rounds):
             reset()
             before = self.link.commands_seen
+            mark = self.log.mark() if self.log is not None else 0  # type: ignore[attr-defined]
             start = time.perf_counter()
             run()
-            times.append(time.perf_counter() - start)
+            times.append((time.perf_counter() - start) * 1000)
             counts.append(self.link.commands_seen - before)
-        self.rows.append((name, int(statistics.median(counts)), statistics.median(times) * 1000))
-
-    def print(self) -> None:
-        print(f"{'operation':34} {'APDUs before':>12} {'after':>6} {'ms before':>10} {'after':>7}")
-        for name, count, ms in self.rows:
-            old_count, old_ms = BEFORE[name]
-            print(f"{name:34} {old_count:12d} {count:6d} {old_ms:10.1f} {ms:7.1f}")
+            if self.log is not None:
+                listing = [str(c) for c in self.log.since(mark)]  # type: ignore[attr-defined]
+        self.rows.append({"name": name, "counts": counts, "ms": times, "log": listing})
 
 
 def secrets(puk: str = PUK) -> card_commands.SecretReader:
@@ -131,17 +163,21 @@ def siths(bench: Bench, pki: SithsTestPki, service: CardServiceHarness) -> None:
     bench.measure("SITHS card unblock", block, cli)
     pins = (("Identification PIN", NEW),)
 
+    def inserted() -> None:  # as in the kiosk: the unlock follows its session's read
+        block()
+        assert isinstance(access.read_card(1, bench.reader), ev.CardRead)
+
     def puk_letter() -> None:
         job = fx.UnlockWithPuk(1, bench.reader, None, PUK, pins)
         assert isinstance(access.unlock_with_puk(job, safety_margin=3), ev.UnlockFinished)
 
-    bench.measure("SITHS kiosk unlock, PUK letter", block, puk_letter)
+    bench.measure("SITHS kiosk unlock, PUK letter", inserted, puk_letter)
     service.register(holder, secret=PUK.encode())
     client = service.client()
     jobs: list[fx.UnlockWithService] = []
 
-    def logged_in() -> None:  # the login is not part of the unlock measured
-        block()
+    def logged_in() -> None:  # the read and the login are not part of the unlock measured
+        inserted()
         start = client.start_login(holder.card_number)
         frame = QrAnimation(start.qr_prefix, start.qr_start_token, start.qr_start_secret)
         service.scan_and_approve(frame.current(), holder.personal_identity_number)
@@ -175,7 +211,8 @@ def piv(bench: Bench) -> None:
     bench.measure("PIV card unblock", block, cli)
 
 
-def main(rounds: int) -> None:
+def child(rounds: int, log: bool) -> None:
+    """Measure every operation with this process's tree; one JSON line a row on stdout."""
     logging.disable(logging.WARNING)
     daemon = PrivatePcscd(_WORKDIR / "pcscd")
     daemon.start()
@@ -186,12 +223,10 @@ def main(rounds: int) -> None:
         smtp,
         ServiceConfig(card_attempt_limit=10_000, kiosk_login_limit=10_000),
     )
-    bench = Bench(daemon, rounds)
+    bench = Bench(daemon, rounds, log)
     try:
         siths(bench, SithsTestPki.generate(), service)
         piv(bench)
-        print(f"real pcscd + vpcd, virtual cards; median of {rounds} rounds each")
-        bench.print()
     finally:
         if bench.link is not None:
             bench.link.remove()
@@ -199,7 +234,77 @@ def main(rounds: int) -> None:
         smtp.stop()
         daemon.stop()
         shutil.rmtree(_WORKDIR, ignore_errors=True)
+    for row in bench.rows:
+        print(json.dumps(row))
+
+
+def run_child(tree: Path, rounds: int, log: bool) -> list[dict]:
+    """One block of rounds measured on ``tree``'s code, in a process of its own."""
+    command = [sys.executable, str(Path(__file__)), "--child", "--tree", str(tree)]
+    command += ["--rounds", str(rounds)] + (["--log"] if log else [])
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=tree)
+    if done.returncode != 0:
+        raise SystemExit(f"measuring {tree} failed:\n{done.stderr[-3000:]}")
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def combine(blocks: list[list[dict]]) -> dict[str, tuple[int, float, list[str]]]:
+    """By operation: the median APDU count and time over every block, and the last log."""
+    found: dict[str, tuple[list[int], list[float], list[str]]] = {}
+    for block in blocks:
+        for row in block:
+            counts, times, _log = found.setdefault(row["name"], ([], [], []))
+            counts.extend(row["counts"])
+            times.extend(row["ms"])
+            found[row["name"]] = (counts, times, row["log"] or _log)
+    return {
+        name: (int(statistics.median(c)), statistics.median(t), log)
+        for name, (c, t, log) in found.items()
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=15, help="rounds per operation and tree")
+    parser.add_argument("--blocks", type=int, default=3, help="alternating blocks per tree")
+    parser.add_argument("--today", default=TODAY_REV, help="the revision called today")
+    parser.add_argument("--log", action="store_true", help="list this tree's commands")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--tree", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.rounds, args.log)
+        return
+    shutil.rmtree(_WORKDIR, ignore_errors=True)  # the children make their own
+    work = Path(tempfile.mkdtemp(prefix="kiosk-bench-trees-"))
+    try:
+        today = unpack(args.today, work / "today")
+        per_block = max(1, args.rounds // args.blocks)
+        old_blocks, new_blocks = [], []
+        for _ in range(args.blocks):
+            old_blocks.append(run_child(today, per_block, log=False))
+            new_blocks.append(run_child(ROOT, per_block, log=args.log))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    old, new = combine(old_blocks), combine(new_blocks)
+    rounds = per_block * args.blocks
+    print(f"real pcscd + vpcd, virtual cards; median of {rounds} rounds each, {args.blocks} blocks")
+    print(f"{'':34} {'APDUs':^28} {'median ms':^28}")
+    columns = f"{'8503763':>8} {args.today:>9} {'this tree':>9}"
+    print(f"{'operation':34} {columns}  {columns}")
+    for name, (count, ms, _log) in new.items():
+        before_count, before_ms = BEFORE[name]
+        today_count, today_ms, _ = old[name]
+        print(
+            f"{name:34} {before_count:8d} {today_count:9d} {count:9d}"
+            f"  {before_ms:8.1f} {today_ms:9.1f} {ms:9.1f}"
+        )
+    if args.log:
+        for name, (count, _ms, log) in new.items():
+            if log and name.startswith("SITHS"):
+                print(f"\n{name}, this tree: {count} commands")
+                print("\n".join(f"  {number:2d}. {line}" for number, line in enumerate(log, 1)))
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 15)
+    main()

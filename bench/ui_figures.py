@@ -38,12 +38,13 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
-from bench_parts import ApduLog, PresenceProbe, cpu_shares, rss_mib, spread  # noqa: E402
+from bench_parts import PresenceProbe, cpu_shares, rss_mib, spread, unpack  # noqa: E402
 
 import tests.conftest as shared  # noqa: E402  (sets PCSCLITE_CSOCK_NAME first)
 from cardservice.service import ServiceConfig  # noqa: E402
 from sim.dev_pki import write_dev_pki  # noqa: E402
 from sim.siths_pki import SithsHolder, SithsTestPki  # noqa: E402
+from sim.vcard.apdu_log import ApduLog  # noqa: E402
 from sim.vcard.siths_card import SithsCardState, VirtualSithsCard  # noqa: E402
 from sim.vcard.vpcd import VpcdLink  # noqa: E402
 from tests.harness.cardservice import KIOSK_ID, CardServiceHarness  # noqa: E402
@@ -211,7 +212,7 @@ def qr_and_unlock(
     inserted = card.mark()
     link.insert()
     window.ask("drawn CardSummary")
-    figures.rows["card commands on insertion"] = card.since(inserted)
+    figures.rows["card commands on insertion"] = card.summary(inserted)
     window.ask("tap unlock_mobile")
     window.ask("drawn LoginQr")
     show, frame = window.ask("qr-frames 60").split()
@@ -227,7 +228,7 @@ def qr_and_unlock(
     unlock = card.mark()
     window.ask(f"type {NEW_PIN}")
     window.ask("drawn Done")
-    figures.rows["card commands for one unlock"] = card.since(unlock)
+    figures.rows["card commands for one unlock"] = card.summary(unlock)
 
 
 def ms_spread(triple: str) -> str:
@@ -255,18 +256,6 @@ def soak(rig: Rig, rounds: int, tree: Path) -> None:
     finally:
         window.close()
         link.remove()
-
-
-def unpack(rev: str, target: Path) -> Path:
-    """The files of revision ``rev`` in ``target`` (``git archive``)."""
-    target.mkdir(parents=True)
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=False
-    )
-    if archive.returncode != 0:
-        raise SystemExit(f"cannot unpack revision {rev}: {archive.stderr.decode().strip()}")
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
-    return target
 
 
 def print_table(columns: list[tuple[str, Figures]]) -> None:

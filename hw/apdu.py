@@ -108,6 +108,11 @@ class ResponseApdu:
         return self.sw & 0xFF
 
 
+def uses_extended_length(raw: bytes) -> bool:
+    """Whether raw command bytes are in the extended-length encoding (Lc or Le of 2-3 bytes)."""
+    return len(raw) >= 7 and raw[4] == 0
+
+
 def parse_command(raw: bytes) -> CommandApdu:
     """Parse command bytes (any ISO 7816-4 case, short or extended).
 

@@ -7,7 +7,9 @@ objects and get back data or a typed :class:`~hw.status_words.ApduError`.
 
 It handles ``61xx`` (more data: GET RESPONSE until done), ``6Cxx`` (wrong Le:
 resend with the Le the card asks for) and logs the traffic at DEBUG level with
-secret command data redacted.
+secret command data redacted. It also keeps what is known of whether the card
+takes extended-length commands (:mod:`hw.extended_length`), so that every reader
+of files on this connection asks the card at most once.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Protocol
 
 from hw.apdu import SHORT_MAX_LE, CommandApdu, ResponseApdu
 from hw.errors import UnexpectedResponse
+from hw.extended_length import initial_extended_length
 from hw.status_words import SW_OK, error_for
 
 log = logging.getLogger("hw.apdu")
@@ -42,6 +45,28 @@ class ApduProcessor:
         self.transport = transport
         #: Number of APDUs actually exchanged with the card (for benchmarks).
         self.exchanges = 0
+        self._extended_length: bool | None = None
+        self._extended_asked = False
+
+    @property
+    def extended_length(self) -> bool | None:
+        """Whether the card takes extended-length commands; ``None`` until something says.
+
+        First asked of the link and the ATR (a transport may offer ``atr`` and
+        ``carries_extended_apdus``); a reader of files sets it from the card's
+        answer to its first extended command.
+        """
+        if not self._extended_asked:
+            self._extended_asked = True
+            atr = getattr(self.transport, "atr", b"")
+            link = getattr(self.transport, "carries_extended_apdus", True)
+            self._extended_length = initial_extended_length(atr, link_carries_extended=link)
+        return self._extended_length
+
+    @extended_length.setter
+    def extended_length(self, value: bool) -> None:
+        self._extended_asked = True
+        self._extended_length = value
 
     def _exchange(self, command: CommandApdu) -> ResponseApdu:
         log.debug("> %s", command.describe())

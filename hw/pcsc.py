@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from smartcard import scard
 
+from hw.apdu import uses_extended_length
 from hw.errors import (
     CardError,
     CardNotAnswering,
@@ -49,6 +50,9 @@ _REMOVED_CODES = frozenset(
     {scard.SCARD_W_REMOVED_CARD, scard.SCARD_E_NO_SMARTCARD, scard.SCARD_W_UNPOWERED_CARD}
 )
 _READER_GONE_CODES = frozenset({scard.SCARD_E_READER_UNAVAILABLE, scard.SCARD_E_UNKNOWN_READER})
+
+#: Readers that failed to send an extended-length APDU (short-APDU-level ones): not asked again.
+_SHORT_APDU_READERS: set[str] = set()
 
 
 def _code(hresult: int) -> int:
@@ -221,6 +225,27 @@ class PcscConnection:
             raise error_for(hresult, "SCardStatus", self.reader)
         return bytes(atr)
 
+    @property
+    def carries_extended_apdus(self) -> bool:
+        """Whether an extended-length APDU can go (not over T=0, nor a reader that failed one)."""
+        return self._protocol != scard.SCARD_PROTOCOL_T0 and self.reader not in _SHORT_APDU_READERS
+
+    def card_events(self) -> int:
+        """How many times a card went into or out of this reader (pcscd's count); 0 if not kept.
+
+        Read before the card answers anything, then a card that stays answering shows the
+        same insertion as another operation that saw the same count: a connection whose
+        card leaves fails its next command, and a reset does not change the count. pcsc-lite
+        and Windows keep it (in the event state's high word); a pcscd restart starts it anew.
+        """
+        hresult, states = self._call(
+            scard.SCardGetStatusChange, self._context, 0, [(self.reader, scard.SCARD_STATE_UNAWARE)]
+        )
+        if hresult != scard.SCARD_S_SUCCESS and _code(hresult) != _code(scard.SCARD_E_TIMEOUT):
+            raise error_for(hresult, "SCardGetStatusChange", self.reader)
+        _name, event, _atr = states[0]
+        return (event >> 16) & 0xFFFF
+
     def transmit(self, command: bytes) -> bytes:
         """Send raw APDU bytes; return the raw response including SW1 SW2."""
         if not self._open:
@@ -229,7 +254,10 @@ class PcscConnection:
             scard.SCardTransmit, self._card, self._protocol, list(command)
         )
         if hresult != scard.SCARD_S_SUCCESS:
-            raise self._transmit_error(hresult)
+            error = self._transmit_error(hresult)
+            if isinstance(error, PcscFailure) and uses_extended_length(command):
+                _SHORT_APDU_READERS.add(self.reader)  # the card is still there: the reader is not
+            raise error
         if len(response) < 2 and self._card_left(self._removal_settle_ms):
             # vpcd (and some readers) hand back an empty answer when the card goes.
             raise CardRemoved()

@@ -15,7 +15,7 @@ from hw.apdu_processor import ApduProcessor, Transport
 from hw.errors import UnsupportedCard
 from hw.pins import PinStatus
 from hw.piv.session import PivSession
-from hw.siths.session import SithsSession
+from hw.siths.session import SithsLayout, SithsSession
 from hw.unblocking import PinOutcome
 
 
@@ -67,12 +67,16 @@ class CardSession(Protocol):
         ...
 
 
-def open_session(transport: Transport) -> CardSession:
+def open_session(transport: Transport, known: SithsLayout | None = None) -> CardSession:
     """Probe the card and return its profile session, or raise :class:`UnsupportedCard`.
 
-    Run it inside a transaction: it begins with the application SELECT.
+    Run it inside a transaction: it begins with the application SELECT. ``known``
+    is what a read of this very card learned (:meth:`SithsSession.layout`): the
+    session then sends the SELECT alone and reads nothing.
     """
     processor = ApduProcessor(transport)
+    if known is not None:
+        return SithsSession(processor, known)
     try:
         return SithsSession(processor)
     except UnsupportedCard:

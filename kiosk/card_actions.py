@@ -8,6 +8,11 @@ SELECT, with a deadline on each command. Every failure becomes a
 the controller must understand, and what became of an unlock is read from the
 card (:mod:`hw.unblocking`; :mod:`kiosk.unlock_progress` makes one outcome of
 it), if need be from the card put back in the reader (:meth:`resolve_unlock`).
+
+The unlock reuses what the read of the same session learned (where the
+application is, the PIN objects, each PIN's role) as long as the card has not
+left the reader since (pcscd's card-event count is the same), so it sends the
+application SELECT and the unlock's own commands, and reads no file.
 """
 
 from __future__ import annotations
@@ -15,13 +20,14 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from hw.errors import CardError, UnsupportedCard
 from hw.pcsc import APDU_TIMEOUT, PcscConnection
 from hw.pins import PinStatus
 from hw.profiles import CardSession, open_session
 from hw.settling import settle_returned_card
-from hw.siths.session import SithsSession
+from hw.siths.session import SithsLayout, SithsSession
 from hw.siths.trust import TrustStore
 from hw.unblocking import unblock_pin
 from kiosk.cardservice_client import UnlockCredential
@@ -48,21 +54,34 @@ def _facts(statuses: list[PinStatus]) -> tuple[PinFacts, ...]:
 ResetFor = Callable[[CardSession, str, str], Callable[[], None]]
 
 
+@dataclass(frozen=True)
+class _Learned:
+    """What a session's read learned about the card in one reader, and when."""
+
+    session_id: int
+    #: pcscd's card-event count of the reader during the read (0: not kept, never reused).
+    card_events: int
+    layout: SithsLayout
+
+
 class PcscCardAccess:
     """Reads and unlocks cards through pcscd; trusts the SITHS anchors it is given."""
 
     def __init__(self, trust: TrustStore | None, *, apdu_timeout: float = APDU_TIMEOUT) -> None:
         self.trust = trust
         self.apdu_timeout = apdu_timeout
+        #: By reader: the last successful read of a SITHS card there.
+        self._learned: dict[str, _Learned] = {}
 
     def _connect(self, reader: str) -> PcscConnection:
         return PcscConnection(reader, apdu_timeout=self.apdu_timeout)
 
     def read_card(self, session_id: int, reader: str) -> ev.Event:
         """Which card it is, its PIN states and certificate problems."""
+        self._learned.pop(reader, None)
         try:
             with self._connect(reader) as connection:
-                facts = connection.in_transaction(lambda: self._card_facts(connection))
+                facts = connection.in_transaction(lambda: self._card_facts(connection, session_id))
         except CardError as error:
             return ev.CardReadFailed(session_id, card_reason(error))
         except Exception:  # a bug: said plainly, never a screen stuck on "reading"
@@ -70,13 +89,15 @@ class PcscCardAccess:
             return ev.CardReadFailed(session_id, Reason.INTERNAL)
         return ev.CardRead(session_id, facts)
 
-    def _card_facts(self, connection: PcscConnection) -> CardFacts:
+    def _card_facts(self, connection: PcscConnection, session_id: int) -> CardFacts:
         """The read phase: which card, its PIN states, its certificates' problems."""
+        events = connection.card_events()  # before the card answers anything: see card_events
         session = open_session(connection)
         pins = _facts(session.pin_statuses())
         if not isinstance(session, SithsSession):
             return CardFacts(session.profile, None, None, None, None, None, pins)
         info = session.card_info(self.trust)
+        self._learned[connection.reader] = _Learned(session_id, events, session.layout())
         return CardFacts(
             profile="siths",
             card_number=info.card_number,
@@ -98,7 +119,7 @@ class PcscCardAccess:
         """Each PIN unblocked and verified in one transaction; the outcome from the card."""
 
         def work() -> None:
-            session = open_session(connection)
+            session = self._open_for_unlock(connection, progress.session_id)
             if not isinstance(session, SithsSession):
                 raise UnsupportedCard("the kiosk unlocks SITHS cards only")
             for pin_name, new_pin in progress.new_pins.items():
@@ -129,6 +150,14 @@ class PcscCardAccess:
             progress.refused = Reason.INTERNAL
             progress.crashed = True
         return progress.finish()
+
+    def _open_for_unlock(self, connection: PcscConnection, session_id: int) -> CardSession:
+        """The session's card, from what its read learned if the card stayed in since."""
+        learned = self._learned.get(connection.reader)
+        events = connection.card_events()  # before the SELECT is answered: see card_events
+        if learned is None or (learned.session_id, learned.card_events) != (session_id, events):
+            return open_session(connection)
+        return open_session(connection, learned.layout if events else None)
 
     def unlock_with_service(
         self,

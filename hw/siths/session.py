@@ -7,6 +7,10 @@ the two ways card-management systems use: with the PUK (refused inside the PUK
 safety margin), or with a cryptogram over the card's challenge computed from
 the administration key (refused inside the administration key's own margin).
 What became of the PIN is read from the card (:mod:`hw.unblocking`).
+
+What a read learned (:class:`SithsLayout`: where the application is, its PIN
+objects, each PIN's role) can open a later session on the same card with the
+application SELECT alone, so an unlock sends only the commands of the unlock.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from cryptography import x509
 
@@ -38,8 +42,9 @@ from hw.reference_commands import (
     reset_retry_counter,
     verify,
 )
-from hw.siths.certificates import CertificateRole, HolderCertificate, describe
-from hw.siths.trust import CardProblem, TrustStore, certificate_problems
+from hw.siths.card_info import SithsCardInfo, summarise
+from hw.siths.certificates import CertificateRole, describe
+from hw.siths.trust import TrustStore
 from hw.status_words import (
     ApduError,
     AuthenticationBlocked,
@@ -61,20 +66,6 @@ ADMIN_KEY_REFERENCE = 0x01
 CryptogramSource = Callable[[bytes], bytes]
 
 
-@dataclass(frozen=True)
-class SithsCardInfo:
-    """Which card this is, as the kiosk shows it, and whatever is wrong with it."""
-
-    holder_name: str | None
-    hsa_id: str | None
-    organisation: str | None
-    card_number: str | None
-    personal_identity_number: str | None
-    valid_to: dt.datetime | None
-    certificates: list[HolderCertificate] = field(default_factory=list)
-    problems: list[CardProblem] = field(default_factory=list)
-
-
 def _first_der(data: bytes) -> bytes:
     """The certificate's own bytes, without filler a card may keep after it."""
     try:
@@ -84,13 +75,44 @@ def _first_der(data: bytes) -> bytes:
     return data[:end]
 
 
+@dataclass(frozen=True)
+class SithsLayout:
+    """What a read of one SITHS card learned that a later session on it can reuse.
+
+    Where the PKCS#15 application is (its path, when EF.DIR led to it; else its
+    AID), its PIN objects (references, encodings, which PUK unblocks which), where
+    its certificates and keys are, and each PIN's role as the certificates say.
+    Valid for the card it was read from only: the caller makes sure the card has
+    not left the reader since (:meth:`hw.pcsc.PcscConnection.card_events`).
+    """
+
+    app_path: bytes | None
+    pins: tuple[model.Pkcs15Pin, ...]
+    certificate_entries: tuple[model.Pkcs15Certificate, ...]
+    keys: tuple[model.Pkcs15PrivateKey, ...]
+    roles: tuple[tuple[str, str | None], ...]
+
+
 class SithsSession:
     """One card with a PKCS#15 application, read and ready."""
 
     profile = "siths"
 
-    def __init__(self, processor: ApduProcessor) -> None:
+    def __init__(self, processor: ApduProcessor, layout: SithsLayout | None = None) -> None:
+        """Select the application and read its directory, or, given ``layout``, select only."""
         self._processor = processor
+        self._certificates: dict[bytes, x509.Certificate] | None = None
+        #: References this session presented (VERIFY, RESET RETRY COUNTER): what logout drops.
+        self._presented: set[int] = set()
+        if layout is not None:
+            self._files = Pkcs15Files(processor, layout.app_path)
+            self._files.reselect()
+            self.pins = list(layout.pins)
+            self.certificate_entries = list(layout.certificate_entries)
+            self.keys = list(layout.keys)
+            self._roles: dict[str, str | None] | None = dict(layout.roles)
+            return
+        self._roles = None
         self._files = Pkcs15Files(processor)
         self._files.select_application()
         odf = model.parse_odf(self._files.read(EF_ODF))
@@ -105,7 +127,16 @@ class SithsSession:
             if "private_keys" in odf
             else []
         )
-        self._certificates: dict[bytes, x509.Certificate] | None = None
+
+    def layout(self) -> SithsLayout:
+        """What this session learned, for a later session on the same card (reads roles once)."""
+        return SithsLayout(
+            app_path=self._files.app_path,
+            pins=tuple(self.pins),
+            certificate_entries=tuple(self.certificate_entries),
+            keys=tuple(self.keys),
+            roles=tuple(self.pin_roles().items()),
+        )
 
     def select(self) -> None:
         """Select the application again: the first command of every transaction."""
@@ -133,42 +164,11 @@ class SithsSession:
     ) -> SithsCardInfo:
         """The holder and card facts, with every problem that stops an unlock here.
 
-        Without a trust store the chain is not checked (a technician's quick look);
-        the kiosk always passes its configured SITHS trust anchors.
+        Without a trust store the chain is not checked (a technician's quick look).
         """
-        now = now or dt.datetime.now(dt.UTC)
         certs = self.certificates()
-        holders = [describe(cert) for cert in certs.values()]
         authorities = [c for e, c in certs.items() if self._is_authority(e)]
-        holders = [h for h in holders if h.role is not CertificateRole.OTHER] or holders
-        problems: list[CardProblem] = []
-        if not holders:
-            problems.append(CardProblem.NO_CERTIFICATES)
-        for holder in holders:
-            found = (
-                certificate_problems(holder, now)
-                if trust is None
-                else trust.problems(holder, extra_intermediates=authorities, now=now)
-            )
-            for problem in found:
-                if problem not in problems:
-                    problems.append(problem)
-        main = next((h for h in holders if h.role is CertificateRole.IDENTIFICATION), None)
-        main = main or (holders[0] if holders else None)
-        if main is not None and any(
-            (h.card_number, h.hsa_id) != (main.card_number, main.hsa_id) for h in holders
-        ):
-            problems.append(CardProblem.INCONSISTENT)
-        return SithsCardInfo(
-            holder_name=main.holder_name if main else None,
-            hsa_id=main.hsa_id if main else None,
-            organisation=main.organisation if main else None,
-            card_number=main.card_number if main else None,
-            personal_identity_number=main.personal_identity_number if main else None,
-            valid_to=min((h.valid_to for h in holders), default=None),
-            certificates=holders,
-            problems=problems,
-        )
+        return summarise(list(certs.values()), authorities, trust, now or dt.datetime.now(dt.UTC))
 
     def identity(self) -> str | None:
         """The card number, to tell this card from another put in its place."""
@@ -182,6 +182,8 @@ class SithsSession:
     def _role_of(self, pin: model.Pkcs15Pin) -> str | None:
         if pin.is_unblocking_pin:
             return "puk"
+        if self._roles is not None and pin.label in self._roles:
+            return self._roles[pin.label]
         key_ids = {key.id for key in self.keys if key.auth_id == pin.auth_id}
         try:
             certs = self.certificates()
@@ -245,6 +247,7 @@ class SithsSession:
         data = puk_object.encode(puk, what="PUK") + self._new_pin_bytes(pin, new_pin)
         puk_state = reference_status(self._processor, puk_object.label, puk_object.reference)
         check_puk_margin(puk_state, safety_margin)
+        self._presented.update((puk_object.reference, pin.reference))
         reset_retry_counter(self._processor, 0x00, pin.reference, data)
 
     def unblock_pin(
@@ -322,6 +325,7 @@ class SithsSession:
             raise AdminKeyBlocked() from None
         except (ConditionsNotSatisfied, SecurityStatusNotSatisfied):
             raise CryptogramRejected() from None
+        self._presented.add(pin.reference)
         reset_retry_counter(self._processor, 0x02, pin.reference, encoded)
 
     def unblock_pin_with_admin_key(
@@ -345,11 +349,20 @@ class SithsSession:
     def verify(self, pin_name: str, pin_value: str) -> None:
         """Verify a PIN by its label."""
         pin = self._pin(pin_name)
-        verify(self._processor, pin.reference, pin.encode(pin_value))
+        encoded = pin.encode(pin_value)
+        self._presented.add(pin.reference)
+        verify(self._processor, pin.reference, encoded)
 
     def logout(self) -> None:
-        """Reset the verified state of every PIN (VERIFY with P1=FF) where the card allows."""
+        """Drop the verified state this session may have made (VERIFY with P1=FF).
+
+        Only for the PINs and PUK it presented (verified, or used in a reset: some
+        cards leave the PUK verified after one): the others it never touched.
+        """
+        presented, self._presented = self._presented, set()
         for pin in self.pins:
+            if pin.reference not in presented:
+                continue
             try:
                 self._processor.send(CommandApdu(0x00, INS_VERIFY, 0xFF, pin.reference))
             except ApduError as error:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from hw.apdu import SHORT_MAX_LE, CommandApdu, parse_command
+from hw.apdu import SHORT_MAX_LE, CommandApdu, parse_command, uses_extended_length
 from hw.errors import TlvError
 from hw.pins import PAD, PIV_PIN_MAX, PIV_PIN_MIN, PIV_REFERENCE_LENGTH
 from sim.vcard.card import make_atr
@@ -113,6 +113,8 @@ class ApduCard:
                 command = parse_command(raw)
             except ValueError:
                 return sw(0x6700)
+            if not self.takes_extended_apdus and uses_extended_length(raw):
+                return sw(0x6700)  # an extended length: this card cannot parse it
             if command.ins == INS_GET_RESPONSE and command.cla & 0x10 == 0:
                 return self._get_response(command)
             self._pending = b""
@@ -145,6 +147,8 @@ class ApduCard:
     answers_through_get_response = False
     #: No GET RESPONSE: long answers only to an extended-length Le, in one piece.
     extended_length_only = False
+    #: Extended-length commands are understood (else refused with 6700).
+    takes_extended_apdus = True
 
     def respond(self, data: bytes, command: CommandApdu) -> bytes:
         """Answer with data: up to 256 bytes (or Le, if extended) now, the rest via 61xx."""

@@ -37,6 +37,12 @@ class CardOs:
     #: After RESET RETRY COUNTER the PUK stays verified (its empty VERIFY answers 9000).
     puk_verified_after_reset: bool = False
     answers: Answers = Answers.CHAINED
+    #: The card takes extended-length commands (False: it answers 6700 to any, as a card
+    #: that cannot parse such a length does).
+    extended_apdus: bool = True
+    #: The ATR's historical bytes carry the card's capabilities (ISO/IEC 7816-4
+    #: compact-TLV, extended Lc/Le as ``extended_apdus`` says); False: proprietary bytes.
+    announces_capabilities: bool = False
 
 
 #: Every variant the suite runs the card layer against, by the name tests show.
@@ -45,6 +51,7 @@ VARIANTS: dict[str, CardOs] = {
     "local-pin-references": CardOs(local_pin_references=True),
     "puk-answers-6a88": CardOs(puk_reports_tries=False),
     "puk-verified-after-reset": CardOs(puk_verified_after_reset=True),
-    "t0-get-response": CardOs(answers=Answers.T0),
-    "extended-length": CardOs(answers=Answers.EXTENDED),
+    "t0-get-response": CardOs(answers=Answers.T0, extended_apdus=False),
+    "extended-length": CardOs(answers=Answers.EXTENDED, announces_capabilities=True),
+    "no-extended-length": CardOs(extended_apdus=False),
 }

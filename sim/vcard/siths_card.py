@@ -149,7 +149,8 @@ class VirtualSithsCard(ApduCard):
         self.fs = FileSystem(state.files)
         self.answers_through_get_response = state.card_os.answers is Answers.T0
         self.extended_length_only = state.card_os.answers is Answers.EXTENDED
-        super().__init__(b"SITHSeID")
+        self.takes_extended_apdus = state.card_os.extended_apdus
+        super().__init__(historical_bytes(state.card_os))
 
     def _reachable(self, reference: int) -> bool:
         """Whether a PIN reference can be used now (local references: only in the app's DF)."""
@@ -314,6 +315,18 @@ class VirtualSithsCard(ApduCard):
             return SW_OK
         key.tries_left = max(0, key.tries_left - 1)
         return tries_sw(key.tries_left)
+
+
+def historical_bytes(card_os: CardOs) -> bytes:
+    """The ATR's historical bytes: proprietary, or compact-TLV with the card's capabilities.
+
+    Compact-TLV (category 80): card capabilities (tag 7, three bytes; the third
+    says whether extended Lc/Le are supported) and the card issuer's data (tag 5).
+    """
+    if not card_os.announces_capabilities:
+        return b"SITHSeID"
+    third = 0x40 if card_os.extended_apdus else 0x00
+    return bytes((0x80, 0x73, 0x00, 0x00, third, 0x58)) + b"SITHSeID"
 
 
 def puk_value(state: SithsCardState) -> str:

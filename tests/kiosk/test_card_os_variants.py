@@ -3,7 +3,8 @@
 Real card systems differ where the card layer could be caught out (the table is in
 docs/card-profiles.md; the switches in sim/vcard/card_os.py): PIN references local
 to the application, the PUK refusing the empty VERIFY (6A88), the PUK left verified
-after a reset, answers through GET RESPONSE (T=0) or only with extended length. Each
+after a reset, answers through GET RESPONSE (T=0) or only with extended length, no
+extended length at all. Each
 variant gets the kiosk's read, ``card unblock``, a two-PIN unlock with one PUK, an
 admin-key unlock, and an unblock pulled as the reset is answered, then settled.
 """

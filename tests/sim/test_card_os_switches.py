@@ -6,7 +6,9 @@ The card is driven through its ``process`` (raw APDUs in and out), no reader nee
 from __future__ import annotations
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
+from hw.extended_length import announced_extended_length
 from hw.pins import pad_reference
 from sim.vcard.card_os import VARIANTS
 from sim.vcard.siths_card import SithsCardState, VirtualSithsCard
@@ -69,3 +71,28 @@ def test_answers_through_get_response_or_only_in_one_piece(certificates):
     extended = card("extended-length", certificates)
     assert sw(extended.process(GET_RESPONSE)) == "6D00"
     assert sw(card("reference", certificates).process(SELECT_ODF_FCP)) == "9000"
+
+
+def test_extended_length_taken_refused_or_announced(certificates):
+    size = len(certificates[1][0].public_bytes(serialization.Encoding.DER))
+    select_certificate = bytes.fromhex("00A4080C063F0050154301")
+    extended_read = bytes.fromhex("00B0000000") + size.to_bytes(2, "big")  # the whole of it
+    answers = {}
+    for variant in ("reference", "no-extended-length", "t0-get-response", "extended-length"):
+        virtual = card(variant, certificates)
+        virtual.process(select_certificate)
+        answer = virtual.process(extended_read)
+        answers[variant] = (sw(answer), len(answer) - 2)
+    assert answers == {
+        "reference": ("9000", size),
+        "no-extended-length": ("6700", 0),
+        "t0-get-response": ("6700", 0),
+        "extended-length": ("9000", size),
+    }
+    said = {v: announced_extended_length(card(v, certificates).atr) for v in answers}
+    assert said == {
+        "reference": None,
+        "no-extended-length": None,
+        "t0-get-response": None,
+        "extended-length": True,
+    }
