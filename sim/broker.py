@@ -88,6 +88,7 @@ class Mosquitto:
                     f"keyfile {pki.service_key}",
                     "require_certificate true",
                     "use_identity_as_username true",
+                    *tm.BROKER_SETTINGS,
                     f"acl_file {folder / 'acl'}",
                     *extra_config,
                     "",
