@@ -8,10 +8,10 @@ systemd asked for (``WATCHDOG_USEC``), but only while every part that must live
 shows a recent heartbeat (:class:`Liveness`). A part that hangs stops the pings,
 and systemd restarts the kiosk.
 
-The kiosk runs as cage's child (the unit's main process is cage), so
-``WATCHDOG_PID`` names cage, not us: the unit says ``NotifyAccess=all`` and the
-interval is honoured whatever the pid. Without ``NOTIFY_SOCKET`` (not run by
-systemd: a developer, a test) all of this does nothing.
+The kiosk runs as cage's child (the unit starts cage), so ``WATCHDOG_PID`` names
+cage, not us: the unit says ``NotifyAccess=all`` and the interval is honoured
+whatever the pid. Without ``NOTIFY_SOCKET`` (not run by systemd: a developer, a
+test) all of this does nothing.
 """
 
 from __future__ import annotations
