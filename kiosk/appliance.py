@@ -130,7 +130,8 @@ class Appliance:
     watcher: ReaderWatcher
     sink: BackgroundSink
     telemetry: Telemetry | None = None
-    service: ServiceManager = field(default_factory=ServiceManager)
+    #: systemd's side: READY, STATUS, the watchdog (does nothing when systemd did not start us).
+    systemd: ServiceManager = field(default_factory=ServiceManager)
     limits: dict[str, float] = field(default_factory=lambda: dict(HEARTBEAT_LIMITS))
     #: Set by SIGTERM/SIGINT (systemd's stop) from the moment ``kiosk run`` starts.
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -143,15 +144,15 @@ class Appliance:
         config: KioskConfig,
         *,
         deliver: Deliver = log_report,
-        service: ServiceManager | None = None,
+        systemd: ServiceManager | None = None,
         limits: dict[str, float] | None = None,
     ) -> Appliance:
         """Wire the parts; reads the trust anchors (missing ones mean "not provisioned").
 
-        ``service`` and ``limits`` replace the systemd link and the heartbeat limits
+        ``systemd`` and ``limits`` replace the link to systemd and the heartbeat limits
         (the tests give a notify socket of their own and shorter limits).
         """
-        manager = service or ServiceManager()
+        manager = systemd or ServiceManager()
         limits = {**HEARTBEAT_LIMITS, **(limits or {})}
         liveness = manager.liveness
         service = config.card_service
@@ -218,7 +219,7 @@ class Appliance:
 
     def state_changed(self, state: State) -> None:
         """The flow moved on (controller's thread): tell systemd, and the screen if any."""
-        self.service.status(status_line(state))
+        self.systemd.status(status_line(state))
         window = self._window
         if window is not None:
             window.state_changed(state)  # type: ignore[attr-defined]
@@ -241,7 +242,7 @@ class Appliance:
 
     def stop(self) -> None:
         """Stop everything; the reports already made are handed on (and kept) first."""
-        self.service.stopping()
+        self.systemd.stopping()
         self.watcher.stop()
         self.controller.stop()
         self.sink.stop()
@@ -268,9 +269,9 @@ class Appliance:
     def run_headless(self) -> None:
         """Serve without a screen until SIGTERM or SIGINT (the fleet demo, the tests)."""
         print(f"kiosk {self.config.kiosk_id} running without a screen", flush=True)
-        beat = self.service.liveness.heartbeat("main", self.limits["main"])
-        self.service.status(status_line(self.controller.state))
-        self.service.ready()
+        beat = self.systemd.liveness.heartbeat("main", self.limits["main"])
+        self.systemd.status(status_line(self.controller.state))
+        self.systemd.ready()
         while not self.stopping.wait(BEAT_EVERY):
             beat()
 
@@ -293,10 +294,10 @@ class Appliance:
             if self.stopping.is_set():
                 self.request_stop()
             # The screen's loop beats from Kivy's clock: a frozen main thread stops it.
-            beat = self.service.liveness.heartbeat("screen", self.limits["screen"])
+            beat = self.systemd.liveness.heartbeat("screen", self.limits["screen"])
             Clock.schedule_interval(lambda _dt: beat(), BEAT_EVERY)
-            self.service.status(status_line(self.controller.state))
-            self.service.ready()
+            self.systemd.status(status_line(self.controller.state))
+            self.systemd.ready()
             if on_started is not None:
                 on_started(app)
 
