@@ -82,6 +82,8 @@ class ReaderWatcher:
     ``sink`` is called on the watcher thread; hand events to a queue or the
     UI's main loop from there. ``poll_ms`` bounds every wait so :meth:`stop`
     and pcscd restarts are noticed promptly even if no event arrives.
+    ``heartbeat`` is called on every turn of the loop (at least every
+    ``poll_ms`` plus ``backoff_max``), so a watchdog can tell the watcher is alive.
     """
 
     def __init__(
@@ -91,8 +93,10 @@ class ReaderWatcher:
         poll_ms: int = 1000,
         backoff_initial: float = 0.1,
         backoff_max: float = 5.0,
+        heartbeat: Callable[[], None] = lambda: None,
     ) -> None:
         self._sink = sink
+        self._heartbeat = heartbeat
         self._poll_ms = poll_ms
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
@@ -154,6 +158,7 @@ class ReaderWatcher:
     def _run(self) -> None:
         delay = self._backoff_initial
         while not self._stop.is_set():
+            self._heartbeat()
             if self._context is None:
                 hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
                 if hresult != scard.SCARD_S_SUCCESS:

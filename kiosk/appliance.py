@@ -2,7 +2,10 @@
 
 Configuration -> card service client, trust anchors, controller, reader
 watcher, telemetry (when ``[telemetry]`` is configured), and the Kivy window
-(or none: ``kiosk run --headless``, for the fleet demo and the tests).
+(or none: ``kiosk run --headless``, for the fleet demo and the tests). Under
+systemd it says READY once all of them are up, its state as STATUS, and pings
+the watchdog while the screen's loop (or the main loop), the reader watcher
+and telemetry all beat (:mod:`kiosk.service_manager`).
 """
 
 from __future__ import annotations
@@ -26,11 +29,22 @@ from kiosk.controller import Controller
 from kiosk.device_identity import identity_problem
 from kiosk.event_sink import BackgroundSink, Deliver, DeliverBatch
 from kiosk.flow.machine import FlowConfig
+from kiosk.flow.states import State
+from kiosk.journal_logging import state_name, status_line
+from kiosk.service_manager import ServiceManager
 from kiosk.session_report import SessionReport
 from kiosk.telemetry.link import LinkSettings
 from kiosk.telemetry.service import Telemetry, TelemetrySettings
 
 log = logging.getLogger(__name__)
+
+#: Seconds each part may go without a heartbeat before the kiosk counts as hung: the
+#: longest pause of its loop when healthy, with room to spare. The screen and the main
+#: loop beat every :data:`BEAT_EVERY` s; the reader watcher at least every 1 s plus its
+#: 5 s backoff while pcscd is away; telemetry's link at least every second, but a
+#: connection attempt (DNS, TCP, TLS) may hold it for tens of seconds.
+HEARTBEAT_LIMITS = {"screen": 10.0, "main": 10.0, "reader-watcher": 15.0, "telemetry": 60.0}
+BEAT_EVERY = 1.0
 
 
 def flow_config(config: KioskConfig) -> FlowConfig:
@@ -116,14 +130,31 @@ class Appliance:
     watcher: ReaderWatcher
     sink: BackgroundSink
     telemetry: Telemetry | None = None
+    #: systemd's side: READY, STATUS, the watchdog (does nothing when systemd did not start us).
+    systemd: ServiceManager = field(default_factory=ServiceManager)
+    limits: dict[str, float] = field(default_factory=lambda: dict(HEARTBEAT_LIMITS))
     #: Set by SIGTERM/SIGINT (systemd's stop) from the moment ``kiosk run`` starts.
     stopping: threading.Event = field(default_factory=threading.Event)
     _window: object | None = None
     _signals_wanted: bool = False
 
     @classmethod
-    def build(cls, config: KioskConfig, *, deliver: Deliver = log_report) -> Appliance:
-        """Wire the parts; reads the trust anchors (missing ones mean "not provisioned")."""
+    def build(
+        cls,
+        config: KioskConfig,
+        *,
+        deliver: Deliver = log_report,
+        systemd: ServiceManager | None = None,
+        limits: dict[str, float] | None = None,
+    ) -> Appliance:
+        """Wire the parts; reads the trust anchors (missing ones mean "not provisioned").
+
+        ``systemd`` and ``limits`` replace the link to systemd and the heartbeat limits
+        (the tests give a notify socket of their own and shorter limits).
+        """
+        manager = systemd or ServiceManager()
+        limits = {**HEARTBEAT_LIMITS, **(limits or {})}
+        liveness = manager.liveness
         service = config.card_service
         client = CardServiceClient(
             service.url,
@@ -162,7 +193,10 @@ class Appliance:
             sink=sink,
             provisioned=ProvisioningCheck(config, trust is not None),
         )
-        watcher = ReaderWatcher(controller.on_reader_event)
+        watcher = ReaderWatcher(
+            controller.on_reader_event,
+            heartbeat=liveness.heartbeat("reader-watcher", limits["reader-watcher"]),
+        )
         telemetry = None
         settings = telemetry_settings(config)
         if settings is not None:
@@ -173,12 +207,29 @@ class Appliance:
                     set_maintenance=controller.set_maintenance,
                     board=detect_board(disk=settings.outbox.parent),
                     dropped=lambda: sink.dropped,
+                    heartbeat=liveness.heartbeat("telemetry", limits["telemetry"]),
                 )
             except Exception as error:  # telemetry must never keep the kiosk from serving
                 log.error("telemetry is off (the kiosk serves without it): %s", error)
             else:
                 deliveries.append(telemetry.deliver_batch)
-        return cls(config, client, controller, watcher, sink, telemetry)
+        appliance = cls(config, client, controller, watcher, sink, telemetry, manager, limits)
+        controller.on_state = appliance.state_changed
+        return appliance
+
+    def state_changed(self, state: State) -> None:
+        """The flow moved on (controller's thread): tell systemd, and the screen if any."""
+        self.systemd.status(status_line(state))
+        window = self._window
+        if window is not None:
+            window.state_changed(state)  # type: ignore[attr-defined]
+
+    def journal_context(self) -> tuple[str, str]:
+        """The session key and state name for the journal's fields (any thread)."""
+        state = self.controller.state
+        session = getattr(state, "session", None)
+        key = "" if session is None else f"{self.controller.incarnation}-{session.session_id}"
+        return key, state_name(state)
 
     def start(self) -> Appliance:
         """Start the event sink and telemetry, the controller, then the reader watcher."""
@@ -191,6 +242,7 @@ class Appliance:
 
     def stop(self) -> None:
         """Stop everything; the reports already made are handed on (and kept) first."""
+        self.systemd.stopping()
         self.watcher.stop()
         self.controller.stop()
         self.sink.stop()
@@ -217,7 +269,11 @@ class Appliance:
     def run_headless(self) -> None:
         """Serve without a screen until SIGTERM or SIGINT (the fleet demo, the tests)."""
         print(f"kiosk {self.config.kiosk_id} running without a screen", flush=True)
-        self.stopping.wait()
+        beat = self.systemd.liveness.heartbeat("main", self.limits["main"])
+        self.systemd.status(status_line(self.controller.state))
+        self.systemd.ready()
+        while not self.stopping.wait(BEAT_EVERY):
+            beat()
 
     def run_window(
         self, on_started: Callable[[object], None] | None = None, *, closable: bool = False
@@ -226,6 +282,8 @@ class Appliance:
         from kiosk.ui import kivy_setup
 
         kivy_setup.configure(fullscreen=self.config.fullscreen)
+        from kivy.clock import Clock
+
         from kiosk.ui.app import KioskApp
 
         def started(app: object) -> None:
@@ -235,6 +293,11 @@ class Appliance:
                 self.stop_on_signals()
             if self.stopping.is_set():
                 self.request_stop()
+            # The screen's loop beats from Kivy's clock: a frozen main thread stops it.
+            beat = self.systemd.liveness.heartbeat("screen", self.limits["screen"])
+            Clock.schedule_interval(lambda _dt: beat(), BEAT_EVERY)
+            self.systemd.status(status_line(self.controller.state))
+            self.systemd.ready()
             if on_started is not None:
                 on_started(app)
 
@@ -246,9 +309,8 @@ class Appliance:
             on_started=started,
             closable=closable,
         )
-        self.controller.on_state = app.state_changed
-        app.state_changed(self.controller.state)
         self._window = app
+        app.state_changed(self.controller.state)
         try:
             app.run()
         finally:

@@ -180,7 +180,10 @@ def _unblock(args: argparse.Namespace) -> int:
     return EXIT_UNKNOWN
 
 
-def _run_appliance(path: Path, *, headless: bool = False) -> int:
+def _run_appliance(
+    path: Path, *, headless: bool = False, journal: bool = False, level: int = logging.INFO
+) -> int:
+    from kiosk import journal_logging
     from kiosk.appliance import Appliance
     from kiosk.config import ConfigError, load
 
@@ -189,7 +192,12 @@ def _run_appliance(path: Path, *, headless: bool = False) -> int:
     except ConfigError as error:
         print(f"kiosk run: {error}", file=sys.stderr)
         return EXIT_USAGE
-    appliance = Appliance.build(config).stop_on_signals().start()
+    fields = journal_logging.configure(
+        level, journal=journal or journal_logging.run_by_systemd(), device=config.kiosk_id
+    )
+    appliance = Appliance.build(config)
+    fields.context = appliance.journal_context
+    appliance.stop_on_signals().start()
     try:
         if headless:
             appliance.run_headless()
@@ -265,6 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--headless", action="store_true", help="no screen: serve cards and telemetry only"
     )
+    run.add_argument(
+        "--journal",
+        action="store_true",
+        help="log to the systemd journal with the kiosk's fields (the default when systemd"
+        " runs the kiosk: JOURNAL_STREAM is set); otherwise to stderr",
+    )
     return parser
 
 
@@ -275,10 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and args.command not in DEVELOPER_COMMANDS:
         parser.error("unrecognized arguments: " + " ".join(extra))
     quiet = logging.INFO if args.command == "run" else logging.WARNING  # run: reports in the log
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else quiet,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.DEBUG if args.verbose else quiet
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command in DEVELOPER_COMMANDS:
             return _developer_command(args.command, ["-v"] * args.verbose + extra)
@@ -293,7 +305,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return EXIT_USAGE
             return _unblock(args)
         if args.command == "run":
-            return _run_appliance(args.config, headless=args.headless)
+            return _run_appliance(
+                args.config, headless=args.headless, journal=args.journal, level=level
+            )
     except (PcscUnavailable, ReaderUnavailable, NoCard) as error:
         print(explain(error), file=sys.stderr)
         return EXIT_NO_SERVICE

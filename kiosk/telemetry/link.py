@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,8 +72,11 @@ class TelemetryLink:
         birth: Callable[[], tm.StateMessage],
         will: Callable[[], tm.StateMessage],
         on_command: CommandHandler,
+        heartbeat: Callable[[], None] = lambda: None,
     ) -> None:
         self.settings = settings
+        #: Called at least every second while the supervisor thread turns (the watchdog's).
+        self.heartbeat = heartbeat
         self.outbox = outbox
         self.birth = birth
         self.will = will
@@ -164,6 +168,7 @@ class TelemetryLink:
     def _supervise(self) -> None:
         failures = 0
         while not self._stop.is_set():
+            self.heartbeat()
             served = False
             try:
                 client = self._new_client()
@@ -189,7 +194,18 @@ class TelemetryLink:
             failures = 0 if served else failures + 1
             if not self._stop.is_set():
                 delay = min(MAX_RETRY_DELAY, self.settings.retry_delay * 2 ** min(failures, 6))
-                self._stop.wait(delay)
+                self._beating_wait(self._stop, delay)
+
+    def _beating_wait(self, event: threading.Event, seconds: float) -> bool:
+        """``event.wait(seconds)`` in slices of a second, beating between them."""
+        deadline = time.monotonic() + seconds
+        while not event.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            event.wait(min(1.0, left))
+            self.heartbeat()
+        return True
 
     def _leave(self, client: mqtt.Client) -> None:
         """Say offline if stopping (and connected), then disconnect normally: no will."""
@@ -223,7 +239,7 @@ class TelemetryLink:
 
     def _serve(self, client: mqtt.Client) -> bool:
         """While connected: the birth, then the outbox in order; whether it connected."""
-        self._connack.wait(self.settings.keepalive)
+        self._beating_wait(self._connack, self.settings.keepalive)
         if not self.connected.is_set():
             return False
         self.last_error = None
@@ -233,6 +249,7 @@ class TelemetryLink:
         self._publish_birth(client)
         sent = 0  # the last outbox seq handed to paho on this connection
         while self.connected.is_set() and not self._stop.is_set():
+            self.heartbeat()
             with self._wake:
                 if self._rebirth:
                     self._rebirth = False

@@ -76,6 +76,7 @@ class Telemetry:
         board: Board,
         dropped: Callable[[], int] = lambda: 0,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        heartbeat: Callable[[], None] = lambda: None,
     ) -> None:
         if len(settings.card_hash_key) < MIN_CARD_HASH_KEY:
             raise ValueError(f"the card-hash key must be at least {MIN_CARD_HASH_KEY} bytes")
@@ -108,6 +109,7 @@ class Telemetry:
             lambda: self._state(tm.KioskState.ONLINE),
             lambda: self._state(tm.KioskState.LOST),
             self._on_command,
+            heartbeat,
         )
         if self.outbox.recovered_from is not None:
             self.record(

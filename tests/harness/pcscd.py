@@ -10,12 +10,14 @@ PC/SC call in a process, so conftest sets it at import time.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import shutil
 import signal
 import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.harness.waiting import wait_for
@@ -160,6 +162,16 @@ class PrivatePcscd:
         self.stop()
         wait_for(lambda: _port_free(self.port), timeout=10, what="vpcd port to be released")
         self.start()
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """pcscd stopped in its tracks (SIGSTOP) for the block, as a hung daemon; then resumed."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self._process.send_signal(signal.SIGCONT)
 
     @property
     def running(self) -> bool:

@@ -9,14 +9,18 @@ the QR prefix, token and secret of the login on the screen), ``hand STEM...`` (h
 window the screen gallery's example states, back to back, as the controller would),
 ``drawn STATE`` (wait for a frame showing STATE; JSON: the states of the frames drawn
 since the last ``drawn``), ``pacing`` (whether the frame rate is paced, and the rate),
-``quit``. Each answers one line: ``ok ...`` or ``error ...``.
+``freeze SECONDS`` (hold the main thread, as a hung screen would; answers at once),
+``quit``. Each answers one line: ``ok ...`` or ``error ...``. ``HEARTBEAT_LIMITS`` in
+the environment (JSON) shortens the watchdog's limits (tests/kiosk/test_ui_watchdog.py).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
+import time
 from pathlib import Path
 
 from kiosk.appliance import Appliance
@@ -116,7 +120,8 @@ def login_on_screen(app: object) -> str:
 
 def main() -> int:
     config_path, shots = Path(sys.argv[1]), Path(sys.argv[2])
-    appliance = Appliance.build(load(config_path)).start()
+    limits = json.loads(os.environ.get("HEARTBEAT_LIMITS", "{}"))
+    appliance = Appliance.build(load(config_path), limits=limits).start()
 
     def started(app: object) -> None:
         from sim.scripted_person import ScriptedPerson
@@ -167,6 +172,12 @@ def main() -> int:
                         answer(f"ok {pacing[0]} {pacing[1]}")
                     elif verb == "login":
                         answer(f"ok {person.on_main(lambda: login_on_screen(app))}")
+                    elif verb == "freeze":
+                        from kivy.clock import Clock
+
+                        held = float(argument)
+                        Clock.schedule_once(lambda _dt, held=held: time.sleep(held))
+                        answer("ok")
                     elif verb == "quit":
                         break
                     else:
