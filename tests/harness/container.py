@@ -83,7 +83,7 @@ class BootedRoot:
             return "systemd-nspawn is missing (Debian: systemd-container; scripts/bootstrap)"
         return None
 
-    def start(self, timeout: float = 60) -> BootedRoot:
+    def start(self, timeout: float = 180) -> BootedRoot:
         binds = [f"--bind={host}:{inside}" for host, inside in self.binds.items()]
         nspawn = [
             "systemd-nspawn",
@@ -119,8 +119,17 @@ class BootedRoot:
                 preexec_fn=_die_with_parent,
             )
         self.leader = wait_for(self._find_leader, timeout=timeout, what="the container's PID 1")
-        wait_for(self._booted, timeout=timeout, what="systemd in the container to finish booting")
+        try:
+            wait_for(self._booted, timeout=timeout, what="systemd in the container to boot")
+        except TimeoutError as error:
+            raise TimeoutError(f"{error}; jobs still waiting:\n{self._waiting()}") from None
         return self
+
+    def _waiting(self) -> str:
+        """What the boot still waits for, and the newest journal lines (for a failure)."""
+        jobs = self.run("systemctl", "list-jobs", "--no-pager", check=False).stdout
+        tail = self.run("journalctl", "--no-pager", "-n", "30", check=False).stdout
+        return f"{jobs}\n{tail}"
 
     def _find_leader(self) -> int:
         assert self.process is not None
