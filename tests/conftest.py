@@ -40,6 +40,20 @@ from tests.harness.smtp_sink import SmtpSink  # noqa: E402
 from tests.harness.waiting import wait_for  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _umask_restored() -> Iterator[None]:
+    """Each test starts with the umask the suite started with.
+
+    The servers' commands set a private umask for their whole process (``os.umask``),
+    and tests run them in-process; without this, every later test would create its
+    files and folders 0700 (a booted root whose ``/`` the kiosk user cannot enter).
+    """
+    saved = os.umask(0o022)
+    os.umask(saved)
+    yield
+    os.umask(saved)
+
+
 @pytest.fixture(scope="session")
 def pcscd() -> Iterator[PrivatePcscd]:
     """A pcscd with two vpcd slots that only this test session uses."""

@@ -30,6 +30,8 @@ def prepare_root(root: Path) -> None:
     """An empty folder made bootable on this machine's /usr: links, /etc basics."""
     for name in ("etc", "var", "run", "tmp", "proc", "sys", "dev", "usr", "root", "home"):
         (root / name).mkdir(parents=True, exist_ok=True)
+        (root / name).chmod({"tmp": 0o1777, "root": 0o700}.get(name, 0o755))  # any umask
+    root.chmod(0o755)
     for name in MERGED_USR:
         if not (root / name).is_symlink():
             (root / name).symlink_to(f"usr/{name}")
