@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from protocol.cardservice_api import UtcTime, describe
+from protocol.times import format_utc
 
 TOKEN_VERSION = 1
 #: The kiosk id is its device certificate's common name (RFC 5280: at most 64 characters).
@@ -162,6 +163,8 @@ class EnrolRequest(_Request):
     kiosk_id: KioskId
     csr: Pem
     location: OneLine | None = Field(default=None, exclude_if=lambda v: v is None)
+    #: The site the technician is setting the kiosk up for: a token for another is refused.
+    site: OneLine | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class Endpoint(_Body):
@@ -270,3 +273,5 @@ def expired(token: EnrolmentToken, now: dt.datetime) -> bool:
     """Whether the token's time is up (the fleet decides; the tool only warns)."""
     return token.expires <= now
 
+
+__all__ = ["format_utc"]  # re-exported: token expiry as the wire writes it
