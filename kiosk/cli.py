@@ -23,6 +23,7 @@ from hw.pins import PinStatus
 from hw.siths.trust import TrustStore
 from kiosk import card_commands
 from kiosk.config import DEFAULT_PATH as DEFAULT_CONFIG
+from kiosk.key_file import key_file_problem
 from kiosk.messages import explain
 from kiosk.ui.i18n import text
 from protocol.card_rules import PUK_SAFETY_MARGIN
@@ -189,6 +190,10 @@ def _run_appliance(path: Path, *, headless: bool = False) -> int:
     except ConfigError as error:
         print(f"kiosk run: {error}", file=sys.stderr)
         return EXIT_USAGE
+    problem = key_file_problem(config.card_service.client_key)
+    if problem is not None:
+        print(f"kiosk run: {problem}", file=sys.stderr)
+        return EXIT_FAILED
     appliance = Appliance.build(config).stop_on_signals().start()
     try:
         if headless:
