@@ -85,9 +85,10 @@ class FleetClient:
     ) -> None:
         self.fleet = fleet.rstrip("/")
         self.session = requests.Session()
-        self.session.verify = str(ca_file)
-        if client_cert is not None:
-            self.session.cert = (str(client_cert[0]), str(client_cert[1]))
+        # Per request, not on the session: requests lets $REQUESTS_CA_BUNDLE override a
+        # session's CA, and the pinned CA must be the only one trusted.
+        self.verify = str(ca_file)
+        self.cert = (str(client_cert[0]), str(client_cert[1])) if client_cert else None
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -99,6 +100,8 @@ class FleetClient:
                 self.fleet + path,
                 json=en.to_wire(body) if body is not None else None,
                 timeout=TIMEOUT,
+                verify=self.verify,
+                cert=self.cert,
             )
         except requests.exceptions.SSLError as error:
             raise FleetError(f"TLS with the fleet server failed ({_short(error)})") from None
