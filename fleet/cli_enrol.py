@@ -25,6 +25,7 @@ from fleet.device_ca import DeviceCa
 from fleet.enrolment import Enrolment
 from fleet.store import Store
 from protocol import enrolment as en
+from protocol.times import format_utc
 
 COMMANDS = ("ca", "token", "kiosk", "crl")
 _UNITS = {"m": 60, "h": 3600, "d": 86400}
@@ -132,7 +133,7 @@ def _token(args: argparse.Namespace, enrolment: Enrolment) -> int:
             image = io.BytesIO()
             code.make_image(image_factory=qrcode.image.svg.SvgPathImage).save(image)
             _replace(args.qr, image.getvalue().decode(), 0o600)
-        until = en.format_utc(made.token.expires)
+        until = format_utc(made.token.expires)
         print(f"token {made.id} for site {args.site}, valid until {until}")
         print(text)
         if sys.stdout.isatty():

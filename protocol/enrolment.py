@@ -28,10 +28,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from protocol.cardservice_api import UtcTime, describe
-from protocol.times import format_utc
 
 TOKEN_VERSION = 1
-#: The kiosk id is its device certificate's common name (RFC 5280: at most 64 characters).
+#: The kiosk id is its device certificate's common name (RFC 5280: at most 64 characters);
+#: the kiosk's configuration, the fleet and the technician's tool all check it with these.
 KIOSK_ID_MAX_LENGTH = 64
 KIOSK_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 #: The token file a technician puts on a USB stick (found by ``kiosk-provision enrol --usb``).
@@ -272,6 +272,3 @@ def valid_kiosk_id(kiosk_id: str) -> bool:
 def expired(token: EnrolmentToken, now: dt.datetime) -> bool:
     """Whether the token's time is up (the fleet decides; the tool only warns)."""
     return token.expires <= now
-
-
-__all__ = ["format_utc"]  # re-exported: token expiry as the wire writes it

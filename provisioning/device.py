@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from protocol import enrolment as en
+from protocol.times import format_utc
 from provisioning import kiosk_file
 from provisioning.fleet_client import FleetClient, FleetRefused, fetch_pinned_ca
 from provisioning.keystore import FileKeyStore, KeyStore
@@ -276,7 +277,7 @@ def status(layout: Layout, now: dt.datetime) -> dict[str, Any]:
         left = days_left(certificate, now)
         found.update(
             certificateName=_name(certificate),
-            certificateExpires=en.format_utc(certificate.not_valid_after_utc),
+            certificateExpires=format_utc(certificate.not_valid_after_utc),
             daysLeft=int(left),
             renewDue=left < RENEW_DAYS,
         )
