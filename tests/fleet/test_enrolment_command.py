@@ -83,3 +83,35 @@ def test_token_create_without_a_ca_says_how_to_make_one(tmp_path, capsys, dev_pk
         "--fleet-tls-ca", str(dev_pki.service_ca), "--state-dir", str(tmp_path),
     )  # fmt: skip
     assert code == 1 and "no device CA in" in err and "kiosk-fleet ca init" in err
+
+
+def test_serve_enrolment_options_make_settings_or_one_line_mistakes(tmp_path, capsys, dev_pki):
+    from fleet.cli import build_parser
+    from fleet.cli_options import server_settings
+
+    state = tmp_path / "state"
+    assert main(["ca", "init", "--state-dir", str(state)]) == 0
+    key_file = tmp_path / "card-hash.key"
+    key_file.write_bytes(b"k" * 32)
+    base = [
+        "serve", "--state-dir", str(state), "--broker", "mqtts://127.0.0.1:8883",
+        "--broker-ca", str(dev_pki.service_ca), "--cert", str(dev_pki.service_cert),
+        "--key", str(dev_pki.service_key), "--enrol-port", "0",
+    ]  # fmt: skip
+    tls = ["--tls-cert", str(dev_pki.service_cert), "--tls-key", str(dev_pki.service_key)]
+    site = [
+        "--site-card-service", "https://cs.example.org:8443/", "--site-card-service-ca",
+        str(dev_pki.service_ca), "--site-card-trust", str(dev_pki.service_ca),
+        "--card-hash-key-file", str(key_file), "--enrol-tls-ca", str(dev_pki.service_ca),
+    ]  # fmt: skip
+    with pytest.raises(OSError, match="--enrol-port needs --tls-cert and --tls-key"):
+        server_settings(build_parser().parse_args(base))
+    with pytest.raises(OSError, match="go together"):
+        server_settings(build_parser().parse_args([*base, *tls, *site[:2]]))
+    settings = server_settings(build_parser().parse_args([*base, *tls, *site]))
+    assert settings.enrol is not None and settings.enrol.site is not None
+    assert settings.enrol.site.card_service_url == "https://cs.example.org:8443"
+    assert settings.enrol.site.broker_url == "mqtts://127.0.0.1:8883"
+    key_file.write_bytes(b"short")
+    with pytest.raises(OSError, match="at least 32 bytes"):
+        server_settings(build_parser().parse_args([*base, *tls, *site]))
