@@ -154,3 +154,15 @@ def test_a_token_that_is_not_one_is_named_without_a_traceback(tmp_path):
         assert "Traceback" not in result.stderr
     none = provision(tmp_path, "enrol", "--usb", "--media-root", str(tmp_path / "nothing"))
     assert none.returncode == 1 and "no enrol.json on a USB stick" in none.stderr
+
+
+def test_decommissioning_without_the_fleet_wipes_nothing(fleet, tmp_path):
+    assert (
+        provision(tmp_path, "enrol", en.encode_token(fleet.token(kiosk_id=KIOSK))).returncode == 0
+    )
+    fleet.server.stop()
+    result = provision(tmp_path, "decommission")
+    assert result.returncode == 1
+    assert "the fleet server cannot be reached" in result.stderr
+    assert (tmp_path / "device" / "device.key").exists()
+    assert (tmp_path / "etc" / "kiosk.toml").exists()
