@@ -91,6 +91,7 @@ class Mosquitto:
                     f"keyfile {pki.service_key}",
                     "require_certificate true",
                     "use_identity_as_username true",
+                    *tm.BROKER_SETTINGS,
                     f"acl_file {folder / 'acl'}",
                     # Revoked device certificates (the fleet's CRL); reloaded on SIGHUP.
                     *([f"crlfile {crl_file}"] if crl_file is not None else []),

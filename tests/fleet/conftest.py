@@ -12,15 +12,16 @@ from fleet.server import FleetServer, ServerSettings
 from fleet.store import Store
 from sim.dev_pki import DevPkiFiles, write_dev_pki
 from tests.fleet.kiosk_voice import KioskVoice
-from tests.harness.mosquitto import FLEET_ID, Mosquitto
+from tests.harness.mosquitto import FLEET_ID, OTHER_FLEET_ID, Mosquitto
 
 FLEET_KIOSKS = ("kiosk-1", "kiosk-2", "kiosk-3", "kiosk-4")
 
 
 @pytest.fixture(scope="session")
 def fleet_pki(tmp_path_factory) -> DevPkiFiles:
-    """Device certificates for four kiosks and the fleet (``fleet:server``)."""
-    return write_dev_pki(tmp_path_factory.mktemp("fleet-pki"), [*FLEET_KIOSKS, FLEET_ID])
+    """Device certificates for four kiosks and two fleet instances (one name each)."""
+    folder = tmp_path_factory.mktemp("fleet-pki")
+    return write_dev_pki(folder, [*FLEET_KIOSKS, FLEET_ID, OTHER_FLEET_ID])
 
 
 @pytest.fixture
@@ -45,14 +46,17 @@ def store(store_url) -> Iterator[Store]:
     opened.close()
 
 
-def broker_settings(broker: Mosquitto, pki: DevPkiFiles, instance: str = "1") -> BrokerSettings:
-    """How an instance reaches the test broker."""
+def broker_settings(
+    broker: Mosquitto, pki: DevPkiFiles, instance: str = "1", identity: str = FLEET_ID
+) -> BrokerSettings:
+    """How an instance reaches the test broker (two instances need two identities: the
+    broker takes the certificate's name as the client id)."""
     return BrokerSettings(
         "127.0.0.1",
         broker.port,
         pki.service_ca,
-        pki.kiosk_cert(FLEET_ID),
-        pki.kiosk_key(FLEET_ID),
+        pki.kiosk_cert(identity),
+        pki.kiosk_key(identity),
         instance=instance,
     )
 
@@ -60,7 +64,9 @@ def broker_settings(broker: Mosquitto, pki: DevPkiFiles, instance: str = "1") ->
 def start_fleet(store: Store, broker: Mosquitto, pki: DevPkiFiles, **options) -> FleetServer:
     """One fleet instance on a free port, connected and subscribed."""
     settings = ServerSettings(
-        broker=broker_settings(broker, pki, options.pop("instance", "1")),
+        broker=broker_settings(
+            broker, pki, options.pop("instance", "1"), options.pop("identity", FLEET_ID)
+        ),
         port=0,
         look_interval=options.pop("look_interval", 0.2),
         stream_poll=0.2,

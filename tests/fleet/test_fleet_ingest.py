@@ -13,6 +13,7 @@ from fleet import schema, views
 from fleet.metrics import Metrics
 from protocol import telemetry as tm
 from tests.fleet.conftest import start_fleet
+from tests.harness.mosquitto import OTHER_FLEET_ID
 from tests.harness.waiting import wait_for
 
 
@@ -29,7 +30,7 @@ def test_two_instances_on_one_shared_subscription_store_every_event_once(
     store, fleet_broker, fleet_pki, voice
 ):
     one = start_fleet(store, fleet_broker, fleet_pki, instance="one")
-    two = start_fleet(store, fleet_broker, fleet_pki, instance="two")
+    two = start_fleet(store, fleet_broker, fleet_pki, instance="two", identity=OTHER_FLEET_ID)
     try:
         kiosks = [voice(f"kiosk-{n}") for n in (1, 2, 3)]
         sent = []
