@@ -49,16 +49,16 @@ def fleet_command(*argv: str) -> None:
     assert fleet_cli(list(argv)) == 0
 
 
-def fleet_identity(state, folder):
-    """The fleet server's own broker identity, from the same CA (the broker trusts that one)."""
+def identity(state, folder, name):
+    """A certificate from the fleet's device CA, as the fleet's own broker identity gets one."""
     ca = DeviceCa.load(state)
     key = ec.generate_private_key(ec.SECP256R1())
     request = (
         x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, FLEET_ID)]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
         .sign(key, hashes.SHA256())
     )
-    cert, key_file = folder / "fleet.pem", folder / "fleet.key"
+    cert, key_file = folder / f"{name}.pem", folder / f"{name}.key"
     cert.write_bytes(
         ca.sign(request, dt.datetime.now(dt.UTC)).public_bytes(serialization.Encoding.PEM)
     )
@@ -140,7 +140,7 @@ def test_enrol_run_decommission_and_the_crl(tmp_path, dev_pki, smtp_sink, siths_
         client_crl=crl,
         crl_interval=0.5,
     )
-    fleet_cert, fleet_key = fleet_identity(state, tmp_path)
+    fleet_cert, fleet_key = identity(state, tmp_path, FLEET_ID)
     store = Store(state / "fleet.sqlite3")
     trust = siths_pki.anchors_pem().decode()
     server = FleetServer(
