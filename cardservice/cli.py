@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cardservice.housekeeping import HOUSEKEEPING_INTERVAL, Housekeeper
 from cardservice.http_app import ServerLimits
-from cardservice.http_server import CardServiceServer, server_tls_context
+from cardservice.http_server import CardServiceServer, CrlSettings, server_tls_context
 from cardservice.identity_provider import ProviderSettings, RelyingPartyClient
 from cardservice.mailer import MAIL_RETRY_INTERVAL, Mailer, SmtpSettings
 from cardservice.migrations import MigrationError
@@ -94,11 +94,15 @@ def _serve(args: argparse.Namespace) -> int:
     )
     tls = _tls_files(
         "server",
-        lambda: server_tls_context(args.cert, args.key, args.client_ca),
+        lambda: server_tls_context(args.cert, args.key, args.client_ca, args.client_crl),
         args.cert,
         args.key,
         args.client_ca,
+        *([args.client_crl] if args.client_crl else []),
     )
+    crl = None
+    if args.client_crl is not None:
+        crl = CrlSettings(args.cert, args.key, args.client_ca, args.client_crl)
     limits = ServerLimits(
         max_connections=args.max_connections,
         header_timeout=args.header_timeout,
@@ -111,7 +115,7 @@ def _serve(args: argparse.Namespace) -> int:
         )
         mailer = Mailer(store, smtp, retry_interval=args.mail_retry).start()
     housekeeper = Housekeeper(service, args.housekeeping_interval).start()
-    server = CardServiceServer(service, tls, args.host, args.port, limits).start()
+    server = CardServiceServer(service, tls, args.host, args.port, limits, crl).start()
     print(f"card service listening on https://{args.host}:{server.port}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -183,6 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--cert", type=Path, required=True, help="server certificate (PEM)")
     serve.add_argument("--key", type=Path, required=True, help="server private key (PEM)")
     serve.add_argument("--client-ca", type=Path, required=True, help="kiosk device CA (PEM)")
+    serve.add_argument(
+        "--client-crl",
+        type=Path,
+        help="the kiosks' CRL (kiosk-fleet crl --out FILE); reloaded when it changes",
+    )
     serve.add_argument("--idp-url", required=True, help="identity provider's RP API base URL")
     serve.add_argument("--idp-ca", type=Path, required=True, help="identity provider's CA (PEM)")
     serve.add_argument("--idp-cert", type=Path, required=True, help="our RP client certificate")

@@ -24,12 +24,15 @@ import socket
 import ssl
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from cardservice.answers import Answer
+from cardservice.client_crl import CHECK_INTERVAL, CrlError, LoadedCrl, changed
+from cardservice.client_crl import load as load_crl
 from cardservice.http_app import ServerLimits, build_app, problem_response
 from cardservice.problems import Problem
 from cardservice.service import CardService
@@ -38,14 +41,30 @@ from protocol.problems import ProblemCode
 log = logging.getLogger(__name__)
 
 
-def server_tls_context(cert: Path, key: Path, client_ca: Path) -> ssl.SSLContext:
-    """TLS 1.2+ server context that requests and verifies kiosk certificates."""
+def server_tls_context(
+    cert: Path, key: Path, client_ca: Path, client_crl: Path | None = None
+) -> ssl.SSLContext:
+    """TLS 1.2+ server context that requests and verifies kiosk certificates (and the CRL)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert, key)
     context.load_verify_locations(client_ca)
+    if client_crl is not None:
+        context.load_verify_locations(client_crl)
+        context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
     context.verify_mode = ssl.CERT_OPTIONAL
     return context
+
+
+@dataclass(frozen=True)
+class CrlSettings:
+    """How to rebuild the TLS context when the kiosks' CRL changes (client_crl.py)."""
+
+    cert: Path
+    key: Path
+    client_ca: Path
+    client_crl: Path
+    interval: float = CHECK_INTERVAL
 
 
 class _ProblemRequestHandler(RequestHandler):
@@ -85,6 +104,8 @@ class _Connection(asyncio.Protocol):
         self.counted = False
         self.task: asyncio.Future[None] | None = None
         self.early: list[bytes] = []
+        #: The client certificate's serial number, once the handshake verified one.
+        self.serial: int | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.raw = transport
@@ -114,6 +135,9 @@ class _Connection(asyncio.Protocol):
         if tls is None or tls.is_closing():
             self._forget()
             return
+        peer = tls.get_extra_info("peercert")
+        if peer and "serialNumber" in peer:
+            self.serial = int(peer["serialNumber"], 16)
         inner = self.server.new_handler()
         inner.connection_made(tls)
         self.inner = inner
@@ -186,6 +210,13 @@ class GuardedServer:
         )
         return int(self._server.sockets[0].getsockname()[1])
 
+    def drop_revoked(self, revoked: frozenset[int]) -> int:
+        """Drop open connections of revoked certificates; how many."""
+        dropped = [c for c in self.connections if c.serial is not None and c.serial in revoked]
+        for connection in dropped:
+            connection.abort()
+        return len(dropped)
+
     async def stop(self) -> None:
         """Stop listening and drop every connection."""
         if self._server is not None:
@@ -206,8 +237,14 @@ class CardServiceServer:
         host: str = "127.0.0.1",
         port: int = 0,
         limits: ServerLimits | None = None,
+        crl: CrlSettings | None = None,
     ) -> None:
         self.limits = limits or ServerLimits()
+        self.crl = crl
+        self._crl_task: asyncio.Future[None] | None = None
+        self.loaded_crl: LoadedCrl | None = None
+        if crl is not None:  # a CRL that cannot be used stops the start, with the reason
+            self.loaded_crl = load_crl(crl.client_crl, crl.client_ca)
         self.pool = ThreadPoolExecutor(self.limits.workers, thread_name_prefix="cardservice")
         self.service = service
         self.tls = tls
@@ -237,6 +274,8 @@ class CardServiceServer:
                     build_app(self.service, self.limits, self.pool), self.tls, self.limits
                 )
                 ready.append(await self.guarded.start(self.host, self.requested_port))
+                if self.crl is not None:
+                    self._crl_task = asyncio.ensure_future(self._watch_crl(self.crl))
 
             try:
                 self.loop.run_until_complete(begin())
@@ -255,10 +294,35 @@ class CardServiceServer:
         self.port = ready[0]
         return self
 
+    async def _watch_crl(self, crl: CrlSettings) -> None:
+        """Look at the CRL file every interval; use a changed one that verifies."""
+        while True:
+            await asyncio.sleep(crl.interval)
+            assert self.loaded_crl is not None
+            assert self.guarded is not None
+            if not changed(crl.client_crl, self.loaded_crl):
+                continue
+            try:
+                loaded = load_crl(crl.client_crl, crl.client_ca)
+                tls = server_tls_context(crl.cert, crl.key, crl.client_ca, crl.client_crl)
+            except (CrlError, OSError, ssl.SSLError) as error:
+                log.error("the kiosks' CRL was not reloaded (the previous one stays): %s", error)
+                continue
+            self.loaded_crl = loaded
+            self.guarded.tls = tls
+            dropped = self.guarded.drop_revoked(loaded.revoked)
+            log.info(
+                "kiosks' CRL reloaded: %d revoked, %d open connection(s) dropped",
+                len(loaded.revoked),
+                dropped,
+            )
+
     def stop(self) -> None:
         """Stop serving, drop connections, close the socket."""
         if self.thread is None:
             return
+        if self._crl_task is not None:
+            self.loop.call_soon_threadsafe(self._crl_task.cancel)
         if self.guarded is not None:
             future = asyncio.run_coroutine_threadsafe(self.guarded.stop(), self.loop)
             with contextlib.suppress(Exception):

@@ -24,6 +24,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from fleet import views
 from fleet.accounts import AccountError, Accounts, Role
+from fleet.cli_enrol import COMMANDS as ENROL_COMMANDS
+from fleet.cli_enrol import add_enrol_commands, run_enrol_command
 from fleet.cli_options import add_serve_arguments, server_settings
 from fleet.database import MigrationError
 from fleet.server import FleetServer
@@ -185,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--json", action="store_true", help="machine-readable output")
     for sub in (events, alerts):
         sub.add_argument("--limit", type=int, default=200)
+    add_enrol_commands(commands, with_database)
     commands.add_parser(
         "demo", help="broker, fleet server and a few kiosks (developers)", add_help=False
     )
@@ -222,6 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             if args.command == "user":
                 return _users(args, Accounts(store))
+            if args.command in ENROL_COMMANDS:
+                return run_enrol_command(args, store)
             if args.command == "migrate":
                 print("the database is at this version's schema")
                 return 0
@@ -231,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AccountError as error:
         print(f"kiosk-fleet {args.command}: {error}", file=sys.stderr)
         return 1
-    except (OSError, SQLAlchemyError, ssl.SSLError, MigrationError) as error:
+    except (OSError, ValueError, SQLAlchemyError, ssl.SSLError, MigrationError) as error:
         text = str(error).splitlines()[0] if str(error) else type(error).__name__
         if isinstance(error, SQLAlchemyError):
             text = f"the database cannot be used: {text}"

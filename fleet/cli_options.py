@@ -10,10 +10,13 @@ from urllib.parse import urlsplit
 
 from fleet.accounts import SessionLimits
 from fleet.alerts import Thresholds
+from fleet.device_ca import DeviceCa
+from fleet.enrolment import SiteSettings
 from fleet.ingest import BrokerSettings
 from fleet.notify import MailSettings, WebhookSettings
 from fleet.retention import Retention
-from fleet.server import ServerSettings
+from fleet.server import EnrolSettings, ServerSettings
+from fleet.web.enrol import enrol_tls_context
 
 
 def _broker(value: str) -> tuple[str, int]:
@@ -77,6 +80,17 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
     alerts.add_argument("--certificate-days-alert", type=int, default=t.certificate_days)
     alerts.add_argument("--outbox-alert", type=int, default=t.outbox_depth)
     alerts.add_argument("--look-interval", type=_positive, default=5.0, help="seconds")
+    enrol = serve.add_argument_group("enrolment (docs/enrolment-api.md)")
+    enrol.add_argument("--enrol-port", type=int, help="HTTPS port for kiosks' enrolment")
+    enrol.add_argument("--enrol-host", help="address to listen on (default: --host)")
+    enrol.add_argument("--enrol-tls-ca", type=Path, help="the CA of --tls-cert (tokens pin it)")
+    enrol.add_argument("--site-card-service", help="card service https:// address for kiosks")
+    enrol.add_argument("--site-card-service-ca", type=Path, help="its CA (PEM)")
+    enrol.add_argument("--site-card-trust", type=Path, help="SITHS CA certificates (PEM)")
+    enrol.add_argument("--site-broker", type=_broker, help="broker for kiosks (default --broker)")
+    enrol.add_argument("--site-broker-ca", type=Path, help="its CA (default --broker-ca)")
+    enrol.add_argument("--card-hash-key-file", type=Path, help="the kiosks' card-hash key")
+    enrol.add_argument("--site-health-interval", type=_positive, default=60.0, help="seconds")
     keep = serve.add_argument_group("retention")
     keep.add_argument("--health-full-days", type=_positive, default=r.health_full_days)
     keep.add_argument("--health-days", type=_positive, default=r.health_days)
@@ -98,6 +112,50 @@ def _readable(*paths: Path | None) -> None:
     for path in paths:
         if path is not None and not path.is_file():
             raise OSError(f"cannot read {path}")
+
+
+def _site(args: argparse.Namespace) -> SiteSettings | None:
+    given = [args.site_card_service, args.site_card_service_ca, args.site_card_trust]
+    if not any([*given, args.card_hash_key_file]):
+        return None
+    if not all([*given, args.card_hash_key_file]):
+        raise OSError(
+            "--site-card-service, --site-card-service-ca, --site-card-trust and"
+            " --card-hash-key-file go together"
+        )
+    host, port = args.site_broker or args.broker
+    broker_ca = args.site_broker_ca or args.broker_ca
+    _readable(args.site_card_service_ca, args.site_card_trust, args.card_hash_key_file, broker_ca)
+    key = args.card_hash_key_file.read_bytes()
+    if len(key) < 32:
+        raise OSError(f"{args.card_hash_key_file}: a card-hash key has at least 32 bytes")
+    return SiteSettings(
+        card_service_url=args.site_card_service.rstrip("/"),
+        card_service_ca_pem=args.site_card_service_ca.read_text(),
+        broker_url=f"mqtts://{host}:{port}",
+        broker_ca_pem=broker_ca.read_text(),
+        card_trust_pem=args.site_card_trust.read_text(),
+        card_hash_key=key,
+        health_interval=args.site_health_interval,
+    )
+
+
+def _enrol(args: argparse.Namespace) -> EnrolSettings | None:
+    if args.enrol_port is None:
+        return None
+    if args.tls_cert is None or args.tls_key is None:
+        raise OSError("--enrol-port needs --tls-cert and --tls-key (enrolment is HTTPS only)")
+    _readable(args.enrol_tls_ca)
+    ca = DeviceCa.load(args.state_dir)
+    ca_file = args.state_dir / "device-ca.pem"
+    return EnrolSettings(
+        tls=enrol_tls_context(args.tls_cert, args.tls_key, ca_file),
+        ca=ca,
+        site=_site(args),
+        tls_ca_pem=args.enrol_tls_ca.read_text() if args.enrol_tls_ca else None,
+        host=args.enrol_host or args.host,
+        port=args.enrol_port,
+    )
 
 
 def server_settings(args: argparse.Namespace) -> ServerSettings:
@@ -139,4 +197,5 @@ def server_settings(args: argparse.Namespace) -> ServerSettings:
         dashboard_url=args.dashboard_url,
         metrics_token=token,
         look_interval=args.look_interval,
+        enrol=_enrol(args),
     )

@@ -185,3 +185,33 @@ audit = Table(
     Index("audit_command", "command_id"),
     Index("audit_kiosk_at", "kiosk_id", "at"),
 )
+
+#: Enrolment tokens: the secret is never stored, only its SHA-256 (``token_hash``).
+enrol_tokens = Table(
+    "enrol_tokens",
+    metadata,
+    Column("id", String(16), primary_key=True),  # shown to operators; not the secret
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("site", Text, nullable=False),
+    Column("kiosk_id", String(64)),  # the one kiosk it may enrol, if bound
+    Column("location", Text),
+    Column("created", Float, nullable=False),
+    Column("expires", Float, nullable=False),
+    Column("used_at", Float),
+    Column("used_by", String(64)),
+    Column("revoked_at", Float),
+)
+
+#: Every device certificate the fleet's CA issued, and its revocation.
+device_certificates = Table(
+    "device_certificates",
+    metadata,
+    Column("serial", String(40), primary_key=True),  # hex
+    Column("kiosk_id", String(64), nullable=False),
+    Column("issued_at", Float, nullable=False),
+    Column("not_after", Float, nullable=False),
+    Column("revoked_at", Float),
+    Column("revoked_by", Text),
+    Column("pem", Text, nullable=False),
+    Index("device_certificates_kiosk", "kiosk_id"),
+)

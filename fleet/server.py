@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from fleet import retention
 from fleet.accounts import Accounts, SessionLimits
 from fleet.alerts import Thresholds
+from fleet.device_ca import DeviceCa
+from fleet.enrolment import Enrolment, SiteSettings
 from fleet.ingest import BrokerSettings, Ingest
 from fleet.liveness import Status
 from fleet.metrics import Metrics
@@ -24,9 +26,22 @@ from fleet.store import Store
 from fleet.views import fleet as fleet_view
 from fleet.watch import Watcher
 from fleet.web.context import WebContext
+from fleet.web.enrol import EnrolContext, build_enrol_app
 from fleet.web.server import WebServer
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EnrolSettings:
+    """The enrolment listener (docs/enrolment-api.md): its port, TLS, CA and site settings."""
+
+    tls: ssl.SSLContext
+    ca: DeviceCa
+    site: SiteSettings | None
+    tls_ca_pem: str | None
+    host: str = "127.0.0.1"
+    port: int = 8443
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,7 @@ class ServerSettings:
     look_interval: float = 5.0
     retention_interval: float = 3600.0
     stream_poll: float = 1.0
+    enrol: EnrolSettings | None = None
 
 
 class FleetServer:
@@ -77,6 +93,16 @@ class FleetServer:
             settings.port,
             settings.tls,
         )
+        self.enrol: WebServer | None = None
+        if settings.enrol is not None:
+            e = settings.enrol
+            self.enrol = WebServer(
+                EnrolContext(Enrolment(store, e.ca), e.site, e.tls_ca_pem),
+                e.host,
+                e.port,
+                e.tls,
+                factory=build_enrol_app,
+            )
         self._stop = threading.Event()
         self._looker: threading.Thread | None = None
 
@@ -85,9 +111,16 @@ class FleetServer:
         """The dashboard's address."""
         return self.web.url
 
+    @property
+    def enrol_url(self) -> str | None:
+        """The enrolment listener's address, when it runs."""
+        return self.enrol.url if self.enrol is not None else None
+
     def start(self) -> FleetServer:
         """Listen, connect to the broker, start looking and notifying."""
         self.web.start()
+        if self.enrol is not None:
+            self.enrol.start()
         self.ingest.start()
         self.notifier.start()
         self._looker = threading.Thread(target=self._look_loop, name="fleet-look", daemon=True)
@@ -98,6 +131,8 @@ class FleetServer:
         """Stop everything this instance started (what was received is stored first)."""
         self._stop.set()
         self.web.stop()
+        if self.enrol is not None:
+            self.enrol.stop()
         self.ingest.stop()
         if self._looker is not None:
             self._looker.join(30)

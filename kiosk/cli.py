@@ -23,6 +23,7 @@ from hw.pins import PinStatus
 from hw.siths.trust import TrustStore
 from kiosk import card_commands
 from kiosk.config import DEFAULT_PATH as DEFAULT_CONFIG
+from kiosk.key_file import key_file_problem
 from kiosk.messages import explain
 from kiosk.ui.i18n import text
 from protocol.card_rules import PUK_SAFETY_MARGIN
@@ -192,6 +193,10 @@ def _run_appliance(
     except ConfigError as error:
         print(f"kiosk run: {error}", file=sys.stderr)
         return EXIT_USAGE
+    problem = key_file_problem(config.card_service.client_key)
+    if problem is not None:
+        print(f"kiosk run: {problem}", file=sys.stderr)
+        return EXIT_FAILED
     fields = journal_logging.configure(
         level, journal=journal or journal_logging.run_by_systemd(), device=config.kiosk_id
     )

@@ -34,13 +34,12 @@ from hw.pcsc import APDU_TIMEOUT
 from kiosk.cardservice_client import CONNECT_TIMEOUT, READ_TIMEOUT
 from kiosk.flow.machine import Timeouts
 from protocol.card_rules import PUK_SAFETY_MARGIN
+from protocol.enrolment import KIOSK_ID_MAX_LENGTH, KIOSK_ID_PATTERN
 from protocol.telemetry import DEFAULT_WILL_DELAY
 
 DEFAULT_PATH = Path("/etc/siths-kiosk/kiosk.toml")
 DEFAULT_OUTBOX = Path("/var/lib/siths-kiosk/telemetry.sqlite3")
 
-#: RFC 5280's upper bound for a common name: the kiosk id is its device certificate's CN.
-KIOSK_ID_MAX_LENGTH = 64
 #: Seconds a ``[timeouts]`` value may be: a screen must stay up a moment, and more than an
 #: hour is a typo (minutes written as seconds), not a wish.
 TIMEOUT_LIMITS = (1.0, 3600.0)
@@ -107,7 +106,7 @@ class KioskTable(_Table):
     id: str = _rule(
         ...,
         f"1 to {KIOSK_ID_MAX_LENGTH} letters, digits, '.', '_' or '-'",
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        pattern=KIOSK_ID_PATTERN,
         min_length=1,
         max_length=KIOSK_ID_MAX_LENGTH,
     )

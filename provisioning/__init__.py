@@ -1,1 +1,1 @@
-"""Field technician's tool (device key, enrolment, config, self-test). Not built yet."""
+"""Field technician's tool: device key, enrolment, configuration (``kiosk-provision``)."""

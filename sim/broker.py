@@ -1,7 +1,8 @@
 """A private Mosquitto for developers, the tests and ``kiosk-fleet demo``.
 
 TLS with client certificates, the certificate's common name as the user name, and the
-ACL docs/telemetry.md gives operators (:func:`protocol.telemetry.mosquitto_acl`). The
+ACL docs/telemetry.md gives operators (:func:`protocol.telemetry.mosquitto_acl`), and
+optionally another client CA and the fleet's CRL (``crlfile``, reloaded on SIGHUP). The
 broker's certificate is the development service certificate (``localhost``,
 ``127.0.0.1``); clients need one from the development device CA.
 """
@@ -63,6 +64,8 @@ class Mosquitto:
         fleet_ids: Sequence[str] = ("fleet:server",),
         extra_acl: str = "",
         extra_config: Sequence[str] = (),
+        client_ca: Path | None = None,
+        crl_file: Path | None = None,
     ) -> None:
         self.folder = folder
         self.pki = pki
@@ -83,13 +86,15 @@ class Mosquitto:
                     "log_type warning",
                     "log_type notice",
                     f"listener {self.port} 127.0.0.1",
-                    f"cafile {pki.device_ca}",
+                    f"cafile {client_ca or pki.device_ca}",
                     f"certfile {pki.service_cert}",
                     f"keyfile {pki.service_key}",
                     "require_certificate true",
                     "use_identity_as_username true",
                     *tm.BROKER_SETTINGS,
                     f"acl_file {folder / 'acl'}",
+                    # Revoked device certificates (the fleet's CRL); reloaded on SIGHUP.
+                    *([f"crlfile {crl_file}"] if crl_file is not None else []),
                     *extra_config,
                     "",
                 ]
@@ -122,6 +127,11 @@ class Mosquitto:
             self.process.wait(10)
         self.process = None
         _until(lambda: not _accepting(self.port), 10, "mosquitto to stop")
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto reads its configuration, certificates and CRL again."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGHUP)
 
     def restart(self) -> None:
         """Stop and start again on the same port."""

@@ -6,27 +6,35 @@ import asyncio
 import contextlib
 import ssl
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
 from fleet.web.app import build_app
 from fleet.web.context import WebContext
+from fleet.web.enrol import EnrolContext
 
 #: Seconds requests under way get to finish when the server stops.
 SHUTDOWN_TIMEOUT = 3.0
 
 
 class WebServer:
-    """aiohttp's runner and one site; HTTPS when given a TLS context."""
+    """aiohttp's runner and one site; HTTPS when given a TLS context.
+
+    The dashboard's application by default; the enrolment listener passes its own.
+    """
 
     def __init__(
         self,
-        context: WebContext,
+        context: WebContext | EnrolContext,
         host: str = "127.0.0.1",
         port: int = 0,
         tls: ssl.SSLContext | None = None,
+        factory: Callable[[Any], web.Application] = build_app,
     ) -> None:
         self.context = context
+        self.factory = factory
         self.host = host
         self.requested_port = port
         self.tls = tls
@@ -48,7 +56,7 @@ class WebServer:
 
         async def begin() -> int:
             self.runner = web.AppRunner(
-                build_app(self.context),
+                self.factory(self.context),
                 access_log=None,
                 handle_signals=False,
                 shutdown_timeout=SHUTDOWN_TIMEOUT,

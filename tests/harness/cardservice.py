@@ -16,7 +16,7 @@ from pathlib import Path
 import requests
 
 from cardservice.http_app import ServerLimits
-from cardservice.http_server import CardServiceServer, server_tls_context
+from cardservice.http_server import CardServiceServer, CrlSettings, server_tls_context
 from cardservice.identity_provider import ProviderSettings, RelyingPartyClient
 from cardservice.mailer import Mailer, SmtpSettings
 from cardservice.records import Card
@@ -63,6 +63,9 @@ class CardServiceHarness:
         limits: ServerLimits | None = None,
         clock: ManualClock | None = None,
         orders: Orders | None = None,
+        client_ca: Path | None = None,
+        client_crl: Path | None = None,
+        crl_interval: float = 5.0,
     ) -> None:
         self.state_dir = state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -82,8 +85,14 @@ class CardServiceHarness:
         smtp_settings = SmtpSettings("127.0.0.1", smtp.port, "kiosk@example.org")
         self.mailer = Mailer(self.store, smtp_settings, poll_interval=0.05).start()
         self.service = CardService(self.store, self.vault, self.relying_party, config, self.clock)
-        tls = server_tls_context(pki.service_cert, pki.service_key, pki.device_ca)
-        self.server = CardServiceServer(self.service, tls, limits=limits).start()
+        client_ca = client_ca or pki.device_ca
+        tls = server_tls_context(pki.service_cert, pki.service_key, client_ca, client_crl)
+        crl = None
+        if client_crl is not None:
+            crl = CrlSettings(
+                pki.service_cert, pki.service_key, client_ca, client_crl, crl_interval
+            )
+        self.server = CardServiceServer(self.service, tls, limits=limits, crl=crl).start()
         self.store.add_kiosk(KIOSK_ID, KIOSK_LOCATION)
 
     @property

@@ -1,0 +1,74 @@
+"""The kiosks' CRL: loaded at start, reloaded when the file changes, enforced at once.
+
+The fleet publishes the device CA's CRL (``kiosk-fleet crl --out FILE``, or
+``GET /v1/crl``); ``kiosk-cardservice serve --client-crl FILE`` points here. The
+file is looked at every :data:`CHECK_INTERVAL` seconds; when it changed and holds
+valid CRLs (each signed by a CA of ``--client-ca``), new TLS handshakes verify against
+it (OpenSSL's leaf CRL check) and open connections of revoked certificates are
+dropped. So a revoked kiosk is refused within that interval of the file's change.
+A file that cannot be read or does not verify is logged and the previous CRL stays.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+
+log = logging.getLogger(__name__)
+
+#: Seconds between looks at the CRL file (the longest a revoked kiosk is still served).
+CHECK_INTERVAL = 5.0
+_BLOCK = re.compile(rb"-----BEGIN X509 CRL-----.+?-----END X509 CRL-----", re.S)
+
+
+class CrlError(OSError):
+    """The CRL file cannot be used (the message says why)."""
+
+
+@dataclass(frozen=True)
+class LoadedCrl:
+    """The revoked serial numbers, and the file's signature when read."""
+
+    revoked: frozenset[int]
+    seen: tuple[int, int, int]
+
+
+def _seen(path: Path) -> tuple[int, int, int]:
+    info = path.stat()
+    return (info.st_ino, info.st_mtime_ns, info.st_size)
+
+
+def load(path: Path, client_ca: Path) -> LoadedCrl:
+    """Every CRL in ``path``, each checked against the CAs of ``client_ca``."""
+    try:
+        seen = _seen(path)
+        data = path.read_bytes()
+        authorities = x509.load_pem_x509_certificates(client_ca.read_bytes())
+    except (OSError, ValueError) as error:
+        raise CrlError(f"cannot read {path}: {error}") from None
+    blocks = _BLOCK.findall(data)
+    if not blocks:
+        raise CrlError(f"{path} holds no PEM CRL")
+    revoked: set[int] = set()
+    for block in blocks:
+        try:
+            crl = x509.load_pem_x509_crl(block)
+        except ValueError as error:
+            raise CrlError(f"{path}: a CRL cannot be read ({error})") from None
+        issuer = next((ca for ca in authorities if ca.subject == crl.issuer), None)
+        if issuer is None or not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+            raise CrlError(f"{path}: a CRL is not signed by a CA of the client CA file")
+        revoked.update(entry.serial_number for entry in crl)
+    return LoadedCrl(frozenset(revoked), seen)
+
+
+def changed(path: Path, loaded: LoadedCrl) -> bool:
+    """Whether the file is no longer the one loaded (replaced, touched, resized)."""
+    try:
+        return _seen(path) != loaded.seen
+    except OSError:
+        return False  # gone for a moment (being replaced): look again next time

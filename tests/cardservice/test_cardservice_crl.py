@@ -1,0 +1,111 @@
+"""The card service and the kiosks' CRL: a revoked kiosk is refused at the handshake and its
+open connection dropped once the file changes; a broken file keeps the previous CRL; a
+file that does not verify is refused with the reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+
+import pytest
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from cardservice.client_crl import CrlError, load
+from cardservice.service import ServiceConfig
+from fleet.device_ca import DeviceCa
+from tests.harness.cardservice import CardServiceHarness
+from tests.harness.waiting import wait_for
+
+
+def issue(ca: DeviceCa, folder, kiosk: str):
+    key = ec.generate_private_key(ec.SECP256R1())
+    request = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, kiosk)]))
+        .sign(key, hashes.SHA256())
+    )
+    certificate = ca.sign(request, dt.datetime.now(dt.UTC))
+    cert, key_file = folder / f"{kiosk}.pem", folder / f"{kiosk}.key"
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return certificate, (str(cert), str(key_file))
+
+
+def replace(path, text: str) -> None:
+    partial = path.with_name(path.name + ".new")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def health(session: requests.Session, url: str, ca, cert) -> bool:
+    try:
+        answer = session.get(f"{url}/v1/health", verify=str(ca), cert=cert, timeout=5)
+    except requests.exceptions.ConnectionError:  # SSLError is one
+        return False
+    return answer.status_code == 200
+
+
+@pytest.fixture
+def device_ca(tmp_path):
+    ca = DeviceCa.create("Test device CA", dt.datetime.now(dt.UTC))
+    ca.save(tmp_path / "ca")
+    return ca
+
+
+def test_a_revoked_kiosk_is_refused_and_its_open_connection_dropped(
+    tmp_path, dev_pki, smtp_sink, device_ca, caplog
+):
+    caplog.set_level(logging.INFO, logger="cardservice.http_server")
+    crl = tmp_path / "kiosks.crl"
+    now = dt.datetime.now(dt.UTC)
+    crl.write_text(device_ca.crl([], now, 1))
+    revoked_cert, revoked = issue(device_ca, tmp_path, "kiosk-revoked")
+    _, kept = issue(device_ca, tmp_path, "kiosk-kept")
+    service = CardServiceHarness(
+        tmp_path / "cs",
+        dev_pki,
+        smtp_sink,
+        ServiceConfig(),
+        client_ca=tmp_path / "ca" / "device-ca.pem",
+        client_crl=crl,
+        crl_interval=0.2,
+    )
+    try:
+        open_session = requests.Session()
+        assert health(open_session, service.url, dev_pki.service_ca, revoked)
+
+        replace(crl, "not a CRL")
+        wait_for(lambda: "was not reloaded" in caplog.text, what="the broken CRL to be refused")
+        assert health(requests.Session(), service.url, dev_pki.service_ca, revoked)
+
+        replace(crl, device_ca.crl([(revoked_cert.serial_number, now)], now, 2))
+        wait_for(lambda: "1 revoked" in caplog.text, what="the new CRL to be loaded")
+        assert "1 open connection(s) dropped" in caplog.text
+        assert not health(open_session, service.url, dev_pki.service_ca, revoked)
+        assert not health(requests.Session(), service.url, dev_pki.service_ca, revoked)
+        assert health(requests.Session(), service.url, dev_pki.service_ca, kept)
+    finally:
+        service.stop()
+
+
+def test_a_crl_that_does_not_verify_is_refused_with_the_reason(tmp_path, device_ca):
+    """What the server runs at start (the start then fails) and at every change."""
+    stranger = DeviceCa.create("Another CA", dt.datetime.now(dt.UTC))
+    crl = tmp_path / "kiosks.crl"
+    crl.write_text(stranger.crl([], dt.datetime.now(dt.UTC), 1))
+    with pytest.raises(CrlError, match="not signed by a CA of the client CA file"):
+        load(crl, tmp_path / "ca" / "device-ca.pem")
+    crl.write_text("")
+    with pytest.raises(CrlError, match="holds no PEM CRL"):
+        load(crl, tmp_path / "ca" / "device-ca.pem")
