@@ -23,6 +23,7 @@ from protocol.times import format_utc
 from provisioning import kiosk_file
 from provisioning.fleet_client import FleetClient, FleetRefused, fetch_pinned_ca
 from provisioning.keystore import FileKeyStore, KeyStore
+from provisioning.ownership import like_folder
 
 DEFAULT_STATE = Path("/var/lib/siths-kiosk")
 DEFAULT_CONFIG = Path("/etc/siths-kiosk/kiosk.toml")
@@ -83,6 +84,7 @@ def write_file(path: Path, text: str | bytes, mode: int = 0o644) -> None:
         file.flush()
         os.fsync(file.fileno())
     partial.chmod(mode)
+    like_folder(partial)
     partial.replace(path)
 
 

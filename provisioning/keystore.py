@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from provisioning.ownership import like_folder
+
 
 class KeyStore(ABC):
     """Where the device key lives: generate it, show its public half, sign, wipe."""
@@ -79,6 +81,7 @@ class FileKeyStore(KeyStore):
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
+        like_folder(self.path)
 
     def _key(self) -> ec.EllipticCurvePrivateKey:
         key = serialization.load_pem_private_key(self.path.read_bytes(), password=None)

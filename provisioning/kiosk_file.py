@@ -19,6 +19,8 @@ from typing import Any
 
 import tomli_w
 
+from provisioning.ownership import like_folder
+
 
 class KioskFileError(Exception):
     """The existing file cannot be read as TOML (the message names the file)."""
@@ -66,6 +68,7 @@ def _replace(path: Path, data: dict[str, Any]) -> None:
         file.write(tomli_w.dumps(data))
         file.flush()
         os.fsync(file.fileno())
+    like_folder(partial)
     partial.replace(path)
 
 
