@@ -15,6 +15,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -134,16 +135,36 @@ def _status(args: argparse.Namespace, layout: device.Layout) -> int:
     return EXIT_OK if ok else EXIT_FAILED
 
 
+def _restart(unit: str) -> tuple[bool, str]:
+    """``systemctl try-restart unit``: the kiosk reads its certificate only when it starts."""
+    fix = f"restart it (systemctl restart {unit}) to use the new certificate"
+    try:
+        result = subprocess.run(
+            ["systemctl", "try-restart", unit],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return False, f"{unit} was not restarted ({error}); {fix}."
+    if result.returncode != 0:
+        said = result.stderr.strip() or f"systemctl exit status {result.returncode}"
+        return False, f"{unit} was not restarted ({said}); {fix}."
+    return True, f"{unit} restarted (if it was running) to use the new certificate."
+
+
 def _renew(args: argparse.Namespace, layout: device.Layout) -> int:
     renewed, left = device.renew(layout, dt.datetime.now(dt.UTC), force=args.force)
     word = "Renewed" if renewed else "Not renewed yet"
     why = "" if renewed else f" (more than {device.RENEW_DAYS} days left; --force renews now)"
-    _say(
-        args,
-        {"renewed": renewed, "daysLeft": int(left)},
-        [f"{word}: the certificate is valid for {int(left)} more days{why}."],
-    )
-    return EXIT_OK
+    words = [f"{word}: the certificate is valid for {int(left)} more days{why}."]
+    restarted: bool | None = None
+    if renewed and args.restart:
+        restarted, said = _restart(args.restart)
+        words.append(said)
+    _say(args, {"renewed": renewed, "daysLeft": int(left), "restarted": restarted}, words)
+    return EXIT_FAILED if restarted is False else EXIT_OK
 
 
 def _decommission(args: argparse.Namespace, layout: device.Layout) -> int:
@@ -193,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("status", help="enrolment and certificate").set_defaults(func=_status)
     renew = commands.add_parser("renew", help="renew the certificate when due")
     renew.add_argument("--force", action="store_true", help="renew now")
+    renew.add_argument(
+        "--restart", metavar="UNIT", help="when renewed, restart UNIT to use the certificate"
+    )
     renew.set_defaults(func=_renew)
     commands.add_parser(
         "decommission", help="revoke, then wipe key and configuration"

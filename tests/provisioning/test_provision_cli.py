@@ -4,6 +4,7 @@ enrolment from a USB stick, status, renewal, decommissioning, and each refusal i
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -26,7 +27,7 @@ def fleet(tmp_path, dev_pki):
     running.stop()
 
 
-def provision(tmp_path, *args: str):
+def provision(tmp_path, *args: str, env: dict[str, str] | None = None):
     return subprocess.run(
         [
             sys.executable,
@@ -42,6 +43,7 @@ def provision(tmp_path, *args: str):
         text=True,
         timeout=60,
         check=False,
+        env=env,
     )
 
 
@@ -166,3 +168,30 @@ def test_decommissioning_without_the_fleet_wipes_nothing(fleet, tmp_path):
     assert "the fleet server cannot be reached" in result.stderr
     assert (tmp_path / "device" / "device.key").exists()
     assert (tmp_path / "etc" / "kiosk.toml").exists()
+
+
+def test_a_renewal_restarts_the_kiosk_only_when_it_renewed(fleet, tmp_path):
+    """The renewal timer's service: the kiosk reads its certificate only when it starts."""
+    token = en.encode_token(fleet.token(kiosk_id=KIOSK))
+    assert provision(tmp_path, "enrol", token).returncode == 0
+    tools, calls = tmp_path / "bin", tmp_path / "systemctl-calls"
+    tools.mkdir()
+    systemctl = tools / "systemctl"  # the machine has no systemd: a stand-in that notes its call
+    systemctl.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    systemctl.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tools}:{os.environ['PATH']}"}
+
+    not_due = provision(tmp_path, "renew", "--restart", "siths-kiosk.service", env=env)
+    assert not_due.returncode == 0 and not calls.exists()  # nothing new: no restart
+    forced = provision(
+        tmp_path, "renew", "--force", "--restart", "siths-kiosk.service", "--json", env=env
+    )
+    assert forced.returncode == 0, forced.stderr
+    assert json.loads(forced.stdout)["restarted"] is True
+    assert calls.read_text() == "try-restart siths-kiosk.service\n"
+
+    systemctl.write_text("#!/bin/sh\necho 'Failed to connect to bus' >&2\nexit 1\n")
+    failed = provision(tmp_path, "renew", "--force", "--restart", "siths-kiosk.service", env=env)
+    assert failed.returncode == 1  # renewed, but the kiosk still uses the old certificate
+    assert "was not restarted (Failed to connect to bus)" in failed.stdout
+    assert "systemctl restart siths-kiosk.service" in failed.stdout

@@ -190,6 +190,15 @@ def test_systemd_starts_the_kiosk_and_hears_ready_and_its_state(appliance, make_
     wait_for(lambda: appliance.status() == "card-summary", timeout=60, what="STATUS=card-summary")
 
 
+def test_first_boot_enrolment_is_skipped_and_renewal_waits_when_enrolled(appliance):
+    # This kiosk has its device certificate: systemd skips the first-boot enrolment by its
+    # condition, and the nightly renewal timer is loaded and waiting.
+    enrol = appliance.container.unit("siths-kiosk-enrol.service", "ConditionResult", "LoadState")
+    assert enrol == {"ConditionResult": "no", "LoadState": "loaded"}
+    timer = appliance.container.unit("siths-kiosk-renew.timer", "ActiveState", "LoadState")
+    assert timer == {"ActiveState": "active", "LoadState": "loaded"}
+
+
 def test_the_screen_is_the_kiosk_full_screen_through_cage(appliance):
     # The kiosk draws through cage's Xwayland, not on the test's X server behind cage.
     environment = appliance.proc(appliance.kiosk_pid(), "environ").split("\0")

@@ -68,8 +68,14 @@ def test_units_user_folders_and_console(installed: Installed):
     assert (
         unit.read_text() == (Path(__file__).parents[2] / "systemd/siths-kiosk.service").read_text()
     )
-    wanted = system / "multi-user.target.wants/siths-kiosk.service"
-    assert os.readlink(wanted) == "/etc/systemd/system/siths-kiosk.service"
+    for target, name in (
+        ("multi-user.target", "siths-kiosk.service"),
+        ("multi-user.target", "siths-kiosk-enrol.service"),  # first boot, until enrolled
+        ("timers.target", "siths-kiosk-renew.timer"),  # the certificate renewed when due
+    ):
+        wanted = system / f"{target}.wants/{name}"
+        assert os.readlink(wanted) == f"/etc/systemd/system/{name}"
+    assert (system / "siths-kiosk-renew.service").is_file()
     assert os.readlink(system / "getty@tty1.service") == "/dev/null"
     assert (
         "RuntimeWatchdogSec="
