@@ -183,7 +183,7 @@ def check_broker(target: Target, *, timeout: float = BROKER_TIMEOUT) -> CheckRes
     broker = target.broker
     if broker is None:
         return CheckResult.skipped(
-            *BROKER, "skipped: kiosk.toml has no [telemetry] table, so the kiosk uses no broker"
+            *BROKER, "kiosk.toml has no [telemetry] table, so the kiosk uses no broker"
         )
     try:
         context = tls.client_context(broker.ca_file, target.client_cert, target.client_key)

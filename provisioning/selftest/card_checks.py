@@ -51,22 +51,20 @@ def look_at_pcsc() -> PcscLook:
 def judge_pcscd(look: PcscLook) -> CheckResult:
     """Whether the smart-card service answered."""
     if isinstance(look.error, PcscUnavailable):
-        return CheckResult.failed(
-            *PCSCD, "the smart-card service (pcscd) is not running", _RESTART_PCSCD
-        )
+        return CheckResult.failed(*PCSCD, "pcscd is not running", _RESTART_PCSCD)
     if look.error is not None:
         return CheckResult.failed(
             *PCSCD,
-            f"the smart-card service (pcscd) answered with an error: {look.error}",
+            f"pcscd answered with an error: {look.error}",
             _RESTART_PCSCD,
         )
-    return CheckResult.ok(*PCSCD, "the smart-card service (pcscd) is running")
+    return CheckResult.ok(*PCSCD, "pcscd is running")
 
 
 def judge_reader(look: PcscLook) -> CheckResult:
     """Whether pcscd sees at least one reader (only asked when pcscd answered)."""
     if look.error is not None:
-        return CheckResult.skipped(*READER, "skipped: pcscd is not running (see above)")
+        return CheckResult.skipped(*READER, "pcscd is not running (see above)")
     if not look.readers:
         return CheckResult.failed(
             *READER,
@@ -151,7 +149,7 @@ def judge_card(read: CardRead) -> CheckResult:
 def card_check(look: PcscLook, anchors: Sequence[Path], apdu_timeout: float) -> CheckResult:
     """Read the test card in the first reader holding one."""
     if look.error is not None or not look.readers:
-        return CheckResult.skipped(*CARD, "skipped: no reader to read a card with (see above)")
+        return CheckResult.skipped(*CARD, "no reader to read a card with (see above)")
     holding = [state.reader for state in look.readers if state.card_present]
     if not holding:
         return CheckResult.failed(

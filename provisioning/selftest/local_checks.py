@@ -51,9 +51,7 @@ def judge_disk(state_dir: Path, free_mb: float | None) -> CheckResult:
 def judge_temperature(celsius: float | None) -> CheckResult:
     """Whether the board runs cool enough not to slow down."""
     if celsius is None:
-        return CheckResult.skipped(
-            *TEMPERATURE, "skipped: this machine does not report a CPU temperature"
-        )
+        return CheckResult.skipped(*TEMPERATURE, "this machine does not report a CPU temperature")
     words = f"CPU at {celsius:.1f} °C (the limit is {MAX_TEMPERATURE_C:.0f} °C)"
     if celsius >= MAX_TEMPERATURE_C:
         return CheckResult.failed(
@@ -77,7 +75,7 @@ def judge_power(throttling: Throttling | None) -> CheckResult:
     """The Raspberry Pi firmware's flags: anything now, or under-voltage since boot, fails."""
     if throttling is None:
         return CheckResult.skipped(
-            *POWER, "skipped: not a Raspberry Pi, so there are no firmware throttling flags"
+            *POWER, "not a Raspberry Pi, so there are no firmware throttling flags"
         )
     now = [words for name, words in _FLAG_WORDS.items() if getattr(throttling, name)]
     since = [
@@ -121,7 +119,7 @@ def check_units(systemd_runtime: Path = SYSTEMD_RUNTIME) -> CheckResult:
     """Ask systemd whether the kiosk runs, when systemd runs this machine."""
     systemctl = shutil.which("systemctl")
     if not systemd_runtime.is_dir() or systemctl is None:
-        return CheckResult.skipped(*UNITS, "skipped: not under systemd")
+        return CheckResult.skipped(*UNITS, "not under systemd")
     done = subprocess.run(
         [systemctl, "is-active", KIOSK_UNIT],
         capture_output=True,
@@ -137,11 +135,11 @@ def check_display(on_screen: bool) -> CheckResult:
     if not on_screen:
         return CheckResult.skipped(
             *DISPLAY,
-            "skipped: not run on the kiosk's screen (run 'kiosk-provision self-test --on-screen' "
+            "not run on the kiosk's screen (run 'kiosk-provision self-test --on-screen' "
             "at the kiosk to test it)",
         )
     return CheckResult.skipped(
         *DISPLAY,
-        "skipped: the on-screen tap test is not built yet; check by eye that the kiosk's "
+        "the on-screen tap test is not built yet; check by eye that the kiosk's "
         "screen shows the start screen and that a tap on the language button changes it",
     )

@@ -75,7 +75,7 @@ def unreachable_words(
     failure: Unreachable, endpoint: Endpoint, what: str, key: str, addresses: str = ""
 ) -> tuple[str, str]:
     """What was found and the fix, for a host that cannot be reached (shared by the TLS checks)."""
-    at = f"{endpoint.host} ({addresses})" if addresses else endpoint.host
+    at = f"{endpoint.host} ({addresses})" if addresses not in ("", endpoint.host) else endpoint.host
     if failure is Unreachable.NAME:
         return (
             f"the name {endpoint.host} cannot be resolved",
@@ -106,10 +106,11 @@ def judge_reach(check_id: str, title: str, what: str, key: str, found: Reach) ->
     """The network check of one server, named after it."""
     addresses = ", ".join(found.addresses)
     if found.failure is None:
-        return CheckResult.ok(
-            check_id,
-            title,
-            f"{found.endpoint.host} resolves to {addresses}; port {found.endpoint.port} answers",
+        named = (
+            f"{found.endpoint.host} resolves to {addresses}"
+            if addresses != found.endpoint.host
+            else f"{found.endpoint.host} (an address: no name to resolve)"
         )
+        return CheckResult.ok(check_id, title, f"{named}; port {found.endpoint.port} answers")
     words, fix = unreachable_words(found.failure, found.endpoint, what, key, addresses)
     return CheckResult.failed(check_id, title, words, fix)

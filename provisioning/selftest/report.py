@@ -49,6 +49,18 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _wrap(text: str, first: str, rest: str) -> list[str]:
+    """Lines of at most WIDTH; paths, addresses and commands are never split inside."""
+    return textwrap.wrap(
+        text,
+        WIDTH,
+        initial_indent=first,
+        subsequent_indent=rest,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
 def _summary(run: SelfTestRun) -> str:
     counts = ", ".join(
         f"{run.count(status)} {word}"
@@ -72,16 +84,12 @@ def checklist(run: SelfTestRun) -> str:
     ]
     for result in run.results:
         head = f"{MARKS[result.status]} {result.title}: "
-        lines += textwrap.wrap(
-            _one_line(result.found), WIDTH, initial_indent=head, subsequent_indent="    "
-        )
+        found = _one_line(result.found)
+        if result.status is Status.SKIPPED:
+            found = f"skipped: {found}"
+        lines += _wrap(found, head, "    ")
         if result.status is Status.FAILED and result.fix:
-            lines += textwrap.wrap(
-                _one_line(result.fix),
-                WIDTH,
-                initial_indent="    Fix: ",
-                subsequent_indent="         ",
-            )
+            lines += _wrap(_one_line(result.fix), "    Fix: ", "         ")
     lines += ["", _summary(run)]
     return "\n".join(lines) + "\n"
 

@@ -84,14 +84,14 @@ def run_checks(target: Target, options: Options = Options()) -> list[CheckResult
     )
     broker_reached = False
     if target.broker is None:
-        results.append(CheckResult.skipped(*NETWORK_BROKER, "skipped: no [telemetry] broker"))
+        results.append(CheckResult.skipped(*NETWORK_BROKER, "no [telemetry] broker"))
     else:
         broker_reach = reach(target.broker.endpoint, options.network_timeout)
         broker_reached = broker_reach.reached
         results.append(judge_reach(*NETWORK_BROKER, "broker", "telemetry.broker", broker_reach))
     board = options.board or detect_board(disk=target.state_dir)
     reading = board.read()
-    unreachable = "skipped: the card service cannot be reached (see the network check)"
+    unreachable = "the card service cannot be reached (see the network check)"
     if service_reach.reached:
         results.append(
             _guarded(
@@ -118,7 +118,7 @@ def run_checks(target: Target, options: Options = Options()) -> list[CheckResult
         results.append(
             CheckResult.skipped(
                 *broker_checks.BROKER,
-                "skipped: the broker cannot be reached (see the network check)",
+                "the broker cannot be reached (see the network check)",
             )
         )
     results += local_checks.board_checks(target.state_dir, reading)

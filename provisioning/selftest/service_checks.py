@@ -185,7 +185,7 @@ def judge_clock(answer: HttpsAnswer, tolerance: float, synchronised: bool | None
     difference = skew(answer)
     if difference is None:
         why = "no answer" if answer.error is not None else "no Date in its answer"
-        return CheckResult.skipped(*CLOCK, f"skipped: the card service's time is unknown ({why})")
+        return CheckResult.skipped(*CLOCK, f"the card service's time is unknown ({why})")
     ntp = {True: "; NTP says the clock is synchronised", False: "; NTP says it is NOT synchronised"}
     note = ntp.get(synchronised, "")  # type: ignore[call-overload]
     if abs(difference) <= tolerance:
