@@ -44,9 +44,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--on-screen",
         action="store_true",
-        help="run at the kiosk's own screen (display and touch are skipped otherwise)",
+        help="run at the kiosk's own screen: a tap test of the display and touch "
+        "(skipped otherwise)",
+    )
+    parser.add_argument(
+        "--window",
+        metavar="WIDTHxHEIGHT",
+        type=_size,
+        help="with --on-screen: draw the tap test in a window of this size at the top left "
+        "instead of fullscreen (for an X screen without a window manager)",
     )
     parser.set_defaults(func=run_command)
+
+
+def _size(text: str) -> str:
+    width, _, height = text.partition("x")
+    if not (width.isdigit() and height.isdigit()):
+        raise argparse.ArgumentTypeError(f"must be WIDTHxHEIGHT such as 800x480 (got {text!r})")
+    return text
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -65,7 +80,7 @@ def run_command(args: argparse.Namespace) -> int:
     except TargetError as error:
         print(f"self-test: {error}", file=sys.stderr)
         return CONFIG_ERROR
-    run = self_test(target, Options(on_screen=args.on_screen))
+    run = self_test(target, Options(on_screen=args.on_screen, window=args.window))
     if args.json:
         sys.stdout.write(report.as_json(run))
     elif args.report:

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from hw.board import BoardReading, Throttling
@@ -130,16 +134,71 @@ def check_units(systemd_runtime: Path = SYSTEMD_RUNTIME) -> CheckResult:
     return judge_unit(done.stdout.strip())
 
 
-def check_display(on_screen: bool) -> CheckResult:
-    """The screen and touch are only tested by a person at the kiosk."""
+TAP_TEST = "provisioning.selftest.tap_test"
+
+
+def judge_tap_test(output: str, errors: str, timeout: float) -> CheckResult:
+    """What the tap test's last line says (``result ok|timeout HITS MISSES WxH``)."""
+    results = [line.split() for line in output.splitlines() if line.startswith("result ")]
+    if not results or len(results[-1]) != 5:
+        last = next((line for line in reversed(errors.splitlines()) if line.strip()), "")
+        return CheckResult.failed(
+            *DISPLAY,
+            f"no window could be opened on this screen ({last.strip() or 'no reason given'})",
+            "run the self-test at the kiosk's own screen session: as the kiosk's user, with "
+            "DISPLAY=:0 under X (or on the console with KMS); if the screen stays dark, check "
+            "its power and its cable (HDMI, or the DSI ribbon)",
+        )
+    _, outcome, hits, misses, size = results[-1]
+    beside = f"; {misses} tap(s) landed beside a square" if misses != "0" else ""
+    if outcome == "ok":
+        return CheckResult.ok(*DISPLAY, f"all 3 squares tapped on the {size} screen{beside}")
+    return CheckResult.failed(
+        *DISPLAY,
+        f"{hits} of 3 squares tapped within {timeout:g} s on the {size} screen{beside}",
+        "if the squares did not show, check the screen's power and cable; if they showed but "
+        "taps did nothing, check the touch panel's USB cable and that 'libinput list-devices' "
+        "lists it; if taps landed beside the squares, the touch panel is rotated or not "
+        "calibrated (its rotation in /boot/firmware/config.txt, or a libinput calibration "
+        "matrix)",
+    )
+
+
+def check_display(
+    on_screen: bool,
+    *,
+    window: str | None = None,
+    timeout: float = 60.0,
+    watch: Callable[[str], None] | None = None,
+) -> CheckResult:
+    """The tap test at the kiosk's screen (only with ``on_screen``: it needs a person there).
+
+    ``window`` (``WIDTHxHEIGHT``): a window at the top left instead of fullscreen, for an X
+    screen without a window manager. ``watch`` is given each line the tap test prints as it
+    prints it (``target N at X,Y`` when a square is shown), for automation.
+    """
     if not on_screen:
         return CheckResult.skipped(
             *DISPLAY,
             "not run on the kiosk's screen (run 'kiosk-provision self-test --on-screen' "
             "at the kiosk to test it)",
         )
-    return CheckResult.skipped(
-        *DISPLAY,
-        "the on-screen tap test is not built yet; check by eye that the kiosk's "
-        "screen shows the start screen and that a tap on the language button changes it",
-    )
+    command = [sys.executable, "-m", TAP_TEST, "--timeout", f"{timeout:g}"]
+    if window:
+        command += ["--size", window]
+    with tempfile.TemporaryFile("w+") as errors:
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)
+        # The tap test ends itself after ``timeout``; this only guards against a hung window.
+        guard = threading.Timer(timeout + 60, child.kill)
+        guard.start()
+        lines = []
+        try:
+            for line in child.stdout or ():
+                lines.append(line)
+                if watch is not None:
+                    watch(line.rstrip("\n"))
+            child.wait()
+        finally:
+            guard.cancel()
+        errors.seek(0)
+        return judge_tap_test("".join(lines), errors.read(), timeout)

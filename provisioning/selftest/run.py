@@ -39,6 +39,9 @@ class Options:
     """
 
     on_screen: bool = False
+    #: With ``on_screen``: the tap test's window (``WIDTHxHEIGHT`` at the top left), or
+    #: ``None`` for fullscreen.
+    window: str | None = None
     clock: Callable[[], float] = time.time
     clock_tolerance: float = service_checks.CLOCK_TOLERANCE
     network_timeout: float = NETWORK_TIMEOUT
@@ -125,7 +128,12 @@ def run_checks(target: Target, options: Options = Options()) -> list[CheckResult
     results.append(
         _guarded(*local_checks.UNITS, lambda: local_checks.check_units(options.systemd_runtime))
     )
-    results.append(local_checks.check_display(options.on_screen))
+    results.append(
+        _guarded(
+            *local_checks.DISPLAY,
+            lambda: local_checks.check_display(options.on_screen, window=options.window),
+        )
+    )
     return results
 
 
