@@ -43,6 +43,8 @@ class _Progress:
     refusal: str | None = None
     subscribe_refused: str | None = None
     publish_refused: str | None = None
+    #: Why the broker ended the connection, when it did (MQTT 5 reason).
+    ended: str | None = None
 
 
 def _client(target: Target, context: ssl.SSLContext, nonce: str, seen: _Progress) -> mqtt.Client:
@@ -79,7 +81,8 @@ def _client(target: Target, context: ssl.SSLContext, nonce: str, seen: _Progress
         if message.topic == topic and echo.nonce == nonce:
             seen.echoed.set()
 
-    def on_disconnect(_c: object, _u: object, _f: object, _code: object, _p: object) -> None:
+    def on_disconnect(_c: object, _u: object, _f: object, code: object, _p: object) -> None:
+        seen.ended = str(code)
         seen.gone.set()
 
     client.on_connect = on_connect
@@ -142,13 +145,26 @@ def _round_trip(
             "ask facility IT to check the broker's settings for this kiosk's certificate name "
             f"({target.kiosk_id})",
         )
+
+    def taken_over() -> CheckResult:
+        return CheckResult.failed(
+            *BROKER,
+            f"the broker ended the connection during the test ({seen.ended}): another "
+            "connection with this kiosk's certificate took its place, most likely the kiosk "
+            "program reconnecting",
+            "run the self-test again (the check takes a moment; the kiosk reconnects a few "
+            "seconds after it)",
+        )
+
     acl_fix = (
         "the broker's ACL must give each kiosk 'pattern readwrite siths-kiosk/v1/%u/selftest' "
         "(docs/telemetry.md): ask facility IT to update the broker's ACL file"
     )
     started = time.monotonic()
     client.subscribe(topic, qos=1)
-    if not _wait(seen.suback, seen, timeout) or seen.subscribe_refused:
+    if not _wait(seen.suback, seen, timeout) and seen.gone.is_set():
+        return taken_over()
+    if not seen.suback.is_set() or seen.subscribe_refused:
         return CheckResult.failed(
             *BROKER,
             f"the broker does not let this kiosk read {topic} "
@@ -157,7 +173,9 @@ def _round_trip(
         )
     message = tm.SelftestMessage(kiosk=target.kiosk_id, nonce=nonce, at=dt.datetime.now(dt.UTC))
     client.publish(topic, tm.encode(message), qos=1)
-    if not _wait(seen.puback, seen, timeout) or seen.publish_refused:
+    if not _wait(seen.puback, seen, timeout) and seen.gone.is_set():
+        return taken_over()
+    if not seen.puback.is_set() or seen.publish_refused:
         return CheckResult.failed(
             *BROKER,
             f"the broker did not take the message on {topic} "
@@ -165,6 +183,8 @@ def _round_trip(
             acl_fix,
         )
     if not _wait(seen.echoed, seen, timeout):
+        if seen.gone.is_set():
+            return taken_over()
         return CheckResult.failed(
             *BROKER,
             f"the broker took the message on {topic} but did not deliver it back "

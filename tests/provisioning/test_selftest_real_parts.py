@@ -24,6 +24,7 @@ from sim.dev_pki import write_dev_pki
 from sim.vcard.apdu_log import ApduLog
 from sim.vcard.siths_card import SithsCardState, VirtualSithsCard
 from tests.harness.cardservice import KIOSK_ID
+from tests.harness.mosquitto import Mosquitto
 from tests.provisioning.conftest import SITE, pi_tree, target_of
 
 pytestmark = pytest.mark.pcsc
@@ -167,3 +168,21 @@ def test_a_name_that_does_not_resolve_is_named(kiosk_config, logged_card, option
     network = by_id(run_checks(target_of(config), options))["network-card-service"]
     assert network.status is Status.FAILED
     assert network.found == "the name cardservice.invalid cannot be resolved"
+
+
+def test_a_broker_whose_acl_lacks_the_self_test_topic_is_named(
+    kiosk_config, tmp_path, dev_pki, logged_card, options
+):
+    old = Mosquitto(tmp_path / "old-broker", dev_pki)
+    acl = old.folder / "acl"
+    lines = acl.read_text().splitlines(keepends=True)
+    acl.write_text("".join(line for line in lines if "selftest" not in line))
+    old.start()
+    try:
+        config = kiosk_config(broker=f"mqtts://127.0.0.1:{old.port}")
+        check = by_id(run_checks(target_of(config), options))["broker"]
+    finally:
+        old.stop()
+    assert check.status is Status.FAILED, check
+    assert "siths-kiosk/v1/kiosk-entre-a/selftest" in check.found
+    assert "pattern readwrite siths-kiosk/v1/%u/selftest" in check.fix
