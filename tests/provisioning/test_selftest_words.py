@@ -13,7 +13,8 @@ from hw.board import RaspberryPiBoard, Throttling, decode_throttled
 from provisioning.selftest import local_checks
 from provisioning.selftest.report import SelfTestRun, as_json, checklist, ticket
 from provisioning.selftest.results import CheckResult, Status, exit_code
-from provisioning.selftest.service_checks import HttpsAnswer, judge_clock, skew
+from provisioning.selftest.service_checks import HttpsAnswer, judge_card_service, judge_clock, skew
+from provisioning.selftest.target import parse
 from tests.provisioning.conftest import pi_tree
 
 AT = dt.datetime(2026, 11, 22, 8, 15, 3, tzinfo=dt.UTC)
@@ -115,3 +116,27 @@ def test_clock_skew_is_measured_from_the_middle_of_the_date_second():
     assert judge_clock(answer(date, server + 30, server + 31), 60, True).status is Status.OK
     unknown = judge_clock(answer(None, server, server), 60, None)
     assert unknown.status is Status.SKIPPED
+
+
+SERVICE = parse(
+    "[kiosk]\nid = 'kiosk-a'\n"
+    "[card_service]\nurl = 'https://cs.example.org:8443'\nca_file = '/etc/ca.pem'\n"
+    "client_cert = '/var/lib/device.pem'\nclient_key = '/var/lib/device.key'\n"
+    "[cards]\ntrust_anchors = ['/etc/root.pem']\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "found"),
+    [
+        (503, b'{"code": "storage-unavailable"}', "the card service answered HTTP 503"),
+        (200, b'{"status": "maintenance"}', "the card service is in maintenance mode"),
+        (200, b"<html>", "did not answer like a card service"),
+    ],
+)
+def test_the_card_service_answering_wrongly_is_told_apart(status, body, found):
+    result = judge_card_service(SERVICE, HttpsAnswer(0.0, 0.1, status, None, body))
+    assert result.status is Status.FAILED
+    assert found in result.found
+    ok = judge_card_service(SERVICE, HttpsAnswer(0.0, 0.1, 200, None, b'{"status": "ok"}'))
+    assert ok.status is Status.OK and ok.found.startswith("cs.example.org:8443 answered 'ok'")
