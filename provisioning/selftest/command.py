@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from provisioning.selftest import report
+from provisioning.selftest import report, screen
 from provisioning.selftest.results import exit_code
 from provisioning.selftest.run import Options, self_test
 from provisioning.selftest.target import DEFAULT_CONFIG, TargetError, load
@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--on-screen",
         action="store_true",
         help="run at the kiosk's own screen: a tap test of the display and touch "
-        "(skipped otherwise)",
+        "(skipped otherwise), and the report shown there at the end",
     )
     parser.add_argument(
         "--window",
@@ -88,6 +88,10 @@ def run_command(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(report.checklist(run))
         sys.stdout.write("\nTo paste into a ticket:\n\n" + report.ticket(run))
+    if args.on_screen:  # the report on the kiosk's screen too, until a tap
+        sys.stdout.flush()
+        if screen.show_report(report.ticket(run), window=args.window) is None:
+            print("self-test: the report could not be shown on this screen", file=sys.stderr)
     return exit_code(run.results)
 
 

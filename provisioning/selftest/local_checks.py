@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
-import tempfile
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from hw.board import BoardReading, Throttling
+from provisioning.selftest import screen
 from provisioning.selftest.results import CheckResult
 
 DISK = ("disk", "Disk space (state folder)")
@@ -183,22 +181,6 @@ def check_display(
             "not run on the kiosk's screen (run 'kiosk-provision self-test --on-screen' "
             "at the kiosk to test it)",
         )
-    command = [sys.executable, "-m", TAP_TEST, "--timeout", f"{timeout:g}"]
-    if window:
-        command += ["--size", window]
-    with tempfile.TemporaryFile("w+") as errors:
-        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)
-        # The tap test ends itself after ``timeout``; this only guards against a hung window.
-        guard = threading.Timer(timeout + 60, child.kill)
-        guard.start()
-        lines = []
-        try:
-            for line in child.stdout or ():
-                lines.append(line)
-                if watch is not None:
-                    watch(line.rstrip("\n"))
-            child.wait()
-        finally:
-            guard.cancel()
-        errors.seek(0)
-        return judge_tap_test("".join(lines), errors.read(), timeout)
+    arguments = ["--timeout", f"{timeout:g}", *(["--size", window] if window else [])]
+    output, errors = screen.run_window(TAP_TEST, arguments, timeout=timeout, watch=watch)
+    return judge_tap_test(output, errors, timeout)

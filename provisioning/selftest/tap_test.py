@@ -4,10 +4,9 @@ Three green squares appear one after another, near two opposite corners and in t
 middle, so a display that shows nothing, a touch panel that does not answer, and one
 whose touches land in the wrong place (a rotated or mis-calibrated panel) are each seen:
 the technician taps each square; a tap beside it counts as a miss. A process of its own
-because Kivy takes over the process (window, event loop) and a screen that cannot be
-opened must end only this test. For automation it prints a line per square shown
-(``target N at X,Y``: the square's centre in screen pixels from the top left) and per
-pointer move (``pointer at X,Y``), and a last line
+(:mod:`provisioning.selftest.screen` says why). For automation it prints a line per
+square shown (``target N at X,Y``: the square's centre in screen pixels from the top
+left) and per pointer move (``pointer at X,Y``), and a last line
 ``result ok|timeout HITS MISSES WIDTHxHEIGHT``; the exit status is 0 when every square
 was tapped.
 
@@ -17,8 +16,9 @@ was tapped.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+
+from provisioning.selftest.screen import configure, parse_size, report_pointer, say
 
 #: Where the squares' centres are, as fractions of the screen from the top left.
 TARGETS = ((0.15, 0.2), (0.85, 0.8), (0.5, 0.5))
@@ -28,34 +28,13 @@ TIMEOUT = 60.0
 TITLE = "SITHS kiosk self-test: tap test"
 
 
-def _say(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
 def run(timeout: float, size: tuple[int, int] | None = None) -> int:
     """Show the squares one by one until all are tapped or ``timeout`` seconds pass.
 
     ``size``: a borderless window of that size at the top left instead of fullscreen, for
     an X screen without a window manager (which does not honour fullscreen).
     """
-    os.environ.setdefault("KIVY_NO_ARGS", "1")
-    os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
-    os.environ.setdefault("KIVY_NO_FILELOG", "1")
-    from kivy.config import Config
-
-    Config.set("kivy", "exit_on_escape", "0")
-    Config.set("graphics", "borderless", "1")
-    if size is None:
-        Config.set("graphics", "fullscreen", "auto")
-    else:
-        Config.set("graphics", "fullscreen", "0")
-        Config.set("graphics", "width", str(size[0]))
-        Config.set("graphics", "height", str(size[1]))
-        Config.set("graphics", "position", "custom")
-        Config.set("graphics", "left", "0")
-        Config.set("graphics", "top", "0")
-    Config.set("input", "mouse", "mouse,disable_multitouch")
+    configure(size)
 
     from kivy.app import App
     from kivy.clock import Clock
@@ -75,17 +54,14 @@ def run(timeout: float, size: tuple[int, int] | None = None) -> int:
             self.label = Label(font_size="28sp", halign="center")
             self.add_widget(self.label)
             self.announce = ""
-            Window.bind(on_flip=self.flipped, mouse_pos=self.pointer)
+            Window.bind(on_flip=self.flipped)
+            report_pointer()
             Clock.schedule_once(lambda _dt: self.show(), 0)
-
-        def pointer(self, _window: object, pos: tuple[float, float]) -> None:
-            """Say where the pointer is, from the top left (for automation: a tap lands there)."""
-            _say(f"pointer at {round(pos[0])},{round(Window.size[1] - 1 - pos[1])}")
 
         def flipped(self, *_args: object) -> None:
             """Say where a square is once a frame showing it is on the screen."""
             if self.announce:
-                _say(self.announce)
+                say(self.announce)
                 self.announce = ""
 
         def square(self) -> tuple[float, float, float]:
@@ -136,7 +112,7 @@ def run(timeout: float, size: tuple[int, int] | None = None) -> int:
     app.run()
     board = app.board
     width, height = Window.size
-    _say(f"result {board.outcome} {board.index} {board.misses} {width}x{height}")
+    say(f"result {board.outcome} {board.index} {board.misses} {width}x{height}")
     return 0 if board.outcome == "ok" else 1
 
 
@@ -150,11 +126,7 @@ def main() -> int:
         help="a window of this size at the top left instead of fullscreen (no window manager)",
     )
     args = parser.parse_args()
-    size = None
-    if args.size:
-        width, _, height = args.size.partition("x")
-        size = (int(width), int(height))
-    return run(args.timeout, size)
+    return run(args.timeout, parse_size(args.size))
 
 
 if __name__ == "__main__":

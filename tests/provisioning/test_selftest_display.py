@@ -14,6 +14,7 @@ import pytest
 
 from provisioning.selftest.local_checks import check_display
 from provisioning.selftest.results import Status
+from provisioning.selftest.screen import show_report
 from provisioning.selftest.tap_test import TARGETS
 from tests.harness.xvfb import Xvfb
 
@@ -91,3 +92,21 @@ def test_without_a_screen_it_fails_saying_no_window_opened(monkeypatch):
     assert result.status is Status.FAILED
     assert result.found.startswith("no window could be opened on this screen")
     assert "DISPLAY=:0" in result.fix
+
+
+def test_the_report_stays_on_the_screen_until_a_tap(screen):
+    def watch(line: str) -> None:
+        if line == "shown":  # a frame with the report is on the screen: tap it away
+            xdotool(screen.display, "mousemove", "300", "200")  # not where the pointer starts
+        elif line == "pointer at 300,200":
+            xdotool(screen.display, "click", "1")
+
+    report = "SITHS kiosk self-test passed\nkiosk kiosk-entre-a | site Sjukhuset\n"
+    assert show_report(report, window=f"{WIDTH}x{HEIGHT}", timeout=60, watch=watch) == "tap"
+
+
+def test_the_report_closes_by_itself_and_without_a_screen_says_so(screen, monkeypatch):
+    assert show_report("x\n", window=f"{WIDTH}x{HEIGHT}", timeout=2) == "timeout"
+    monkeypatch.setenv("DISPLAY", ":9999")
+    monkeypatch.setenv("SDL_VIDEODRIVER", "x11")
+    assert show_report("x\n", timeout=5) is None
