@@ -58,9 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _size(text: str) -> str:
-    width, _, height = text.partition("x")
-    if not (width.isdigit() and height.isdigit()):
-        raise argparse.ArgumentTypeError(f"must be WIDTHxHEIGHT such as 800x480 (got {text!r})")
+    """A ``WIDTHxHEIGHT`` option, checked here so a typo is named before the checks run."""
+    try:
+        screen.parse_size(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be WIDTHxHEIGHT such as 800x480 (got {text!r})"
+        ) from None
     return text
 
 
