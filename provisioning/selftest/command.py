@@ -28,12 +28,18 @@ DESCRIPTION = (
 CONFIG_ERROR = 2
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The self-test's options (shared by the subcommand and ``python -m``)."""
+def add_arguments(
+    parser: argparse.ArgumentParser, *, config_default: object = DEFAULT_CONFIG
+) -> None:
+    """The self-test's options (shared by the subcommand and ``python -m``).
+
+    Under ``kiosk-provision`` the tool's own ``--config`` (before the subcommand) must
+    stay in force, so there the option has no default of its own (``SUPPRESS``).
+    """
     parser.add_argument(
         "--config",
         type=Path,
-        default=DEFAULT_CONFIG,
+        default=config_default,
         help=f"the kiosk's configuration (default {DEFAULT_CONFIG})",
     )
     output = parser.add_mutually_exclusive_group()
@@ -69,18 +75,27 @@ def _size(text: str) -> str:
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``self-test`` to a tool's subcommands; the parsed arguments' ``func`` runs it."""
+    """Add ``self-test`` to a tool's subcommands.
+
+    The parsed arguments' ``func(args, layout=None)`` runs it and returns the exit status
+    (``kiosk-provision`` calls ``args.func(args, layout)``).
+    """
     parser = subparsers.add_parser(
         "self-test", help="check that this kiosk is ready", description=DESCRIPTION
     )
-    add_arguments(parser)
+    add_arguments(parser, config_default=argparse.SUPPRESS)
     return parser
 
 
-def run_command(args: argparse.Namespace) -> int:
-    """Run the self-test as the arguments say; the exit status."""
+def run_command(args: argparse.Namespace, layout: object = None) -> int:
+    """Run the self-test as the arguments say; the exit status.
+
+    ``layout`` is what ``kiosk-provision`` hands every subcommand (its ``config`` is the
+    kiosk.toml it manages); a ``--config`` given to the self-test wins.
+    """
+    config = getattr(args, "config", None) or getattr(layout, "config", None) or DEFAULT_CONFIG
     try:
-        target = load(args.config)
+        target = load(Path(config))
     except TargetError as error:
         print(f"self-test: {error}", file=sys.stderr)
         return CONFIG_ERROR

@@ -89,15 +89,24 @@ def test_a_configuration_that_cannot_be_read_exits_2_naming_it(tmp_path):
     assert done.stdout == ""
 
 
-def test_register_adds_the_subcommand_to_a_tool(tmp_path):
+def test_register_adds_the_subcommand_to_a_tool_keeping_its_config_option(tmp_path, capsys):
+    """As kiosk-provision builds it: its own --config before the subcommand, and
+    ``args.func(args, layout)``."""
     import argparse
+    from types import SimpleNamespace
 
     from provisioning.selftest.command import register
 
     parser = argparse.ArgumentParser(prog="kiosk-provision")
+    parser.add_argument("--config", type=Path, default=Path("/etc/siths-kiosk/kiosk.toml"))
     register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["self-test", "--config", str(tmp_path / "k.toml"), "--report"])
-    assert args.report and not args.json and args.config == tmp_path / "k.toml"
-    assert args.func(args) == 2  # no such file: the same shell runs
+    tool_config = tmp_path / "tool.toml"
+    args = parser.parse_args(["--config", str(tool_config), "self-test", "--report"])
+    assert args.report and not args.json and args.config == tool_config
+    layout = SimpleNamespace(config=tool_config)
+    assert args.func(args, layout) == 2  # no such file: the same shell runs
+    assert str(tool_config) in capsys.readouterr().err
+    own = parser.parse_args(["self-test", "--config", str(tmp_path / "own.toml")])
+    assert own.config == tmp_path / "own.toml"
     with pytest.raises(SystemExit):
         parser.parse_args(["self-test", "--json", "--report"])
