@@ -49,6 +49,9 @@ class Channel(enum.StrEnum):
     HEALTH = "health"  # QoS 1: a sample every health interval
     EVENT = "event"  # QoS 1: what happened, one message per event
     COMMAND = "cmd"  # QoS 1, fleet -> kiosk: cmd/<command name>
+    #: QoS 1, kiosk -> itself: the technician's self-test publishes here and reads it back,
+    #: proving the broker takes and delivers the kiosk's messages. Nobody else reads it.
+    SELFTEST = "selftest"
 
 
 class Command(enum.StrEnum):
@@ -98,7 +101,8 @@ def mosquitto_acl(fleet_identities: Iterable[str]) -> str:
 
     With ``use_identity_as_username`` the user (``%u``) is the client certificate's
     common name: a kiosk writes only its own state, health and events and reads only
-    its own commands; the fleet's identities read everything and write commands.
+    its own commands, and writes and reads back its own self-test messages; the fleet's
+    identities read everything and write commands.
     """
     lines = [
         "# kiosks: %u is the common name of the client certificate",
@@ -106,6 +110,7 @@ def mosquitto_acl(fleet_identities: Iterable[str]) -> str:
         f"pattern write {ROOT}/%u/{Channel.HEALTH}",
         f"pattern write {ROOT}/%u/{Channel.EVENT}",
         f"pattern read {ROOT}/%u/{Channel.COMMAND}/+",
+        f"pattern readwrite {ROOT}/%u/{Channel.SELFTEST}",
     ]
     for identity in fleet_identities:
         if not identity.startswith(FLEET_IDENTITY_PREFIX):
@@ -285,6 +290,17 @@ class CommandMessage(_Message):
     on: bool | None = None  # maintenance: on or off
 
 
+class SelftestMessage(_Message):
+    """``selftest``: the technician's self-test, published and read back by the kiosk itself.
+
+    ``nonce`` tells this run's message from an earlier run's (a random hex string).
+    """
+
+    kiosk: KioskId
+    nonce: Annotated[str, Field(pattern=r"^[0-9a-f]{16,64}$")]
+    at: Time
+
+
 Model = TypeVar("Model", bound=_Message)
 
 
@@ -307,5 +323,5 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     """Each payload's JSON Schema, for docs/telemetry.md and the fleet's readers."""
     return {
         model.__name__: model.model_json_schema()
-        for model in (StateMessage, HealthMessage, EventMessage, CommandMessage)
+        for model in (StateMessage, HealthMessage, EventMessage, CommandMessage, SelftestMessage)
     }

@@ -67,8 +67,10 @@ def free_port_pair() -> int:
 class PrivatePcscd:
     """Start, stop and restart a pcscd that only the tests use."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, readers: bool = True) -> None:
         self.workdir = workdir
+        #: False: no reader is configured (a kiosk whose reader is not plugged in).
+        self.readers = readers
         self.run_dir = workdir / "run"
         self.conf_dir = workdir / "reader.conf.d"
         self.log_path = workdir / "pcscd.log"
@@ -106,12 +108,13 @@ class PrivatePcscd:
         self.check_prerequisites()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.conf_dir.mkdir(parents=True, exist_ok=True)
-        (self.conf_dir / "vpcd").write_text(
-            'FRIENDLYNAME "Virtual PCD"\n'
-            f"DEVICENAME   /dev/null:{self.port}\n"
-            f"LIBPATH      {VPCD_DRIVER}\n"
-            f"CHANNELID    {self.port}\n"
-        )
+        if self.readers:
+            (self.conf_dir / "vpcd").write_text(
+                'FRIENDLYNAME "Virtual PCD"\n'
+                f"DEVICENAME   /dev/null:{self.port}\n"
+                f"LIBPATH      {VPCD_DRIVER}\n"
+                f"CHANNELID    {self.port}\n"
+            )
         for stale in ("pcscd.comm", "pcscd.pid"):
             (self.run_dir / stale).unlink(missing_ok=True)
         script = 'mkdir -p /run/pcscd && mount --bind "$1" /run/pcscd && exec pcscd -f -c "$2"'
@@ -142,6 +145,8 @@ class PrivatePcscd:
             raise RuntimeError(f"pcscd exited with {self._process.returncode}; see {self.log_path}")
         if not self.socket_path.exists():
             return False
+        if not self.readers:
+            return True
         # Both vpcd slots listening means the readers are registered.
         return all(not _port_free(self.slot_port(i)) for i in range(VPCD_SLOTS))
 

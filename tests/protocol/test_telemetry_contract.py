@@ -28,6 +28,17 @@ def test_topics_are_per_kiosk_and_parse_back():
         assert tm.parse_topic(foreign) is None, foreign
 
 
+def test_a_kiosk_has_a_self_test_topic_it_alone_may_write_and_read():
+    name = tm.topic("kiosk-a", tm.Channel.SELFTEST)
+    assert name == "siths-kiosk/v1/kiosk-a/selftest"
+    assert tm.parse_topic(name) == ("kiosk-a", tm.Channel.SELFTEST, None)
+    assert "pattern readwrite siths-kiosk/v1/%u/selftest" in tm.mosquitto_acl([]).splitlines()
+    message = tm.SelftestMessage(kiosk="kiosk-a", nonce="ab" * 8, at=NOW)
+    assert tm.decode(tm.SelftestMessage, tm.encode(message)) == message
+    with pytest.raises(ValidationError):
+        tm.SelftestMessage(kiosk="kiosk-a", nonce="not hex", at=NOW)
+
+
 @pytest.mark.parametrize("bad", ["", "a/b", "+", "#"])
 def test_a_kiosk_id_cannot_reach_into_other_topics(bad):
     with pytest.raises(ValueError, match="kiosk id"):

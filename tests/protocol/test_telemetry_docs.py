@@ -12,7 +12,13 @@ import pytest
 from protocol import telemetry as tm
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "telemetry.md").read_text(encoding="utf-8")
-MODELS = (tm.StateMessage, tm.HealthMessage, tm.EventMessage, tm.CommandMessage)
+MODELS = (
+    tm.StateMessage,
+    tm.HealthMessage,
+    tm.EventMessage,
+    tm.CommandMessage,
+    tm.SelftestMessage,
+)
 
 
 def blocks(language: str) -> list[str]:
