@@ -1,7 +1,8 @@
-"""``kiosk-provision``: the field technician's tool (docs/technician-guide.md#enrolment).
+"""kiosk-provision: enrol, configure, self-test, renew and decommission this kiosk.
 
-``enrol`` (token text, ``--token-file`` or ``--usb``), ``configure``, ``status``,
-``renew`` and ``decommission``. Plain words, ``--json`` for automation, exit status 0
+The field technician's tool (docs/technician-guide.md): ``enrol`` (token text,
+``--token-file`` or ``--usb``), ``configure``, ``status``, ``self-test``, ``renew`` and
+``decommission``. Plain words, ``--json`` for automation, exit status 0
 only when everything asked for was done.
 
 Self-test hook: a module ``provisioning.selftest.command`` with
