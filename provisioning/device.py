@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from protocol.times import format_utc
 from provisioning import kiosk_file
 from provisioning.fleet_client import FleetClient, FleetRefused, fetch_pinned_ca
 from provisioning.keystore import FileKeyStore, KeyStore
-from provisioning.ownership import like_folder
+from provisioning.ownership import overwrite_and_remove, replace_file
 
 DEFAULT_STATE = Path("/var/lib/siths-kiosk")
 DEFAULT_CONFIG = Path("/etc/siths-kiosk/kiosk.toml")
@@ -74,18 +73,8 @@ class Layout:
 
 
 def write_file(path: Path, text: str | bytes, mode: int = 0o644) -> None:
-    """Replace ``path`` atomically with ``text`` at ``mode`` (0600 from the first byte)."""
-    data = text.encode() if isinstance(text, str) else text
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    partial.chmod(mode)
-    like_folder(partial)
-    partial.replace(path)
+    """Replace ``path`` atomically with ``text`` at ``mode`` (see :mod:`provisioning.ownership`)."""
+    replace_file(path, text.encode() if isinstance(text, str) else text, mode)
 
 
 def _json_file(path: Path) -> dict[str, Any]:
@@ -250,11 +239,17 @@ def decommission(layout: Layout) -> str:
     return said
 
 
+#: The kiosk's telemetry outbox where enrolment put it: it holds past unlocks' card hashes.
+TELEMETRY_FILES = ("telemetry.sqlite3", "telemetry.sqlite3-wal", "telemetry.sqlite3-shm")
+
+
 def wipe(layout: Layout) -> None:
-    """Remove the key, every file the tool wrote, and kiosk.toml."""
+    """Remove the key, every file the tool wrote, the telemetry outbox, and kiosk.toml."""
     layout.keystore.wipe()
     for path in layout.owned:
-        path.unlink(missing_ok=True)
+        overwrite_and_remove(path)  # the card-hash key is the site's secret
+    for name in TELEMETRY_FILES:
+        layout.file(name).unlink(missing_ok=True)
     kiosk_file.remove(layout.config)
 
 

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from pydantic import BaseModel, ValidationError
 
 from protocol import enrolment as en
@@ -65,16 +67,25 @@ def fetch_pinned_ca(fleet: str, sha256: str) -> str:
     if answer.status != 200:
         raise FleetError(f"the fleet server {fleet} did not give its CA (HTTP {answer.status})")
     try:
-        found = en.ca_sha256(body)
+        certificates = x509.load_pem_x509_certificates(body.encode())
     except ValueError:
         raise FleetError(f"the fleet server {fleet} sent no CA certificate") from None
+    if len(certificates) != 1:
+        # Only the pinned certificate may become trusted: a second one in the answer would
+        # be trusted too without being checked against the token.
+        raise FleetError(
+            f"the fleet server {fleet} sent {len(certificates)} certificates where its one CA"
+            " belongs: this is not your fleet server; ask facility IT"
+        )
+    pem = certificates[0].public_bytes(serialization.Encoding.PEM).decode()
+    found = en.ca_sha256(pem)
     if found != sha256:
         raise FleetError(
             f"the fleet server's CA is not the one the token names (SHA-256 {found[:16]}...,"
             f" token {sha256[:16]}...): this is not your fleet server, or the token is old;"
             " ask facility IT"
         )
-    return body
+    return pem  # the one certificate whose hash was checked, nothing else from the answer
 
 
 class FleetClient:

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from provisioning.ownership import like_folder
+from provisioning.ownership import hand_over, overwrite_and_remove
 
 
 class KeyStore(ABC):
@@ -77,11 +77,11 @@ class FileKeyStore(KeyStore):
         )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as file:
+        with os.fdopen(descriptor, "wb") as file:  # O_EXCL: never through a planted link
+            hand_over(file.fileno(), self.path.parent)
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
-        like_folder(self.path)
 
     def _key(self) -> ec.EllipticCurvePrivateKey:
         key = serialization.load_pem_private_key(self.path.read_bytes(), password=None)
@@ -104,11 +104,4 @@ class FileKeyStore(KeyStore):
 
     def wipe(self) -> None:
         """Overwrite, then remove the file (a flash card may keep copies; the CA revoked it)."""
-        if not self.path.exists():
-            return
-        size = self.path.stat().st_size
-        with self.path.open("r+b") as file:
-            file.write(os.urandom(size))
-            file.flush()
-            os.fsync(file.fileno())
-        self.path.unlink()
+        overwrite_and_remove(self.path)

@@ -11,7 +11,6 @@ accepts what this writes, so the two cannot drift unnoticed.
 
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 import tomli_w
 
-from provisioning.ownership import like_folder
+from provisioning.ownership import replace_file
 
 
 class KioskFileError(Exception):
@@ -61,15 +60,7 @@ def read(path: Path) -> dict[str, Any]:
 
 def _replace(path: Path, data: dict[str, Any]) -> None:
     """Write beside the file and rename over it: the kiosk never reads half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-        file.write(tomli_w.dumps(data))
-        file.flush()
-        os.fsync(file.fileno())
-    like_folder(partial)
-    partial.replace(path)
+    replace_file(path, tomli_w.dumps(data).encode("utf-8"), 0o644)
 
 
 def write(path: Path, values: Provisioned) -> None:

@@ -17,6 +17,7 @@ from provisioning.keystore import FileKeyStore
 from tests.provisioning.test_kiosk_file import provisioned
 
 KIOSK_USER = 65534  # nobody: any id that is not root's
+ROOTS_OWN = 'owner = "root"\n'  # a file of root's (TOML, as kiosk.toml is read first)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="handing files over needs root")
 
@@ -39,3 +40,31 @@ def test_files_written_as_root_belong_to_the_owner_of_their_folder(tmp_path):
     assert (state / "device.key").stat().st_mode & 0o777 == 0o600  # still the owner's alone
     info = (config / "kiosk.toml").stat()
     assert (info.st_uid, info.st_gid) == (0, KIOSK_USER)
+
+
+def test_a_link_the_kiosk_user_planted_is_never_followed(tmp_path):
+    # The kiosk's user owns the state folder and could plant links in it for root to
+    # follow: each write replaces the link itself, the wipe removes only the link.
+    state, victim = tmp_path / "state", tmp_path / "victim"
+    state.mkdir(mode=0o700)
+    os.chown(state, KIOSK_USER, KIOSK_USER)
+    victim.write_text(ROOTS_OWN)
+    victim.chmod(0o600)
+    for name in ("device.pem", ".device.pem.partial", "card-hash.key"):
+        (state / name).symlink_to(victim)
+    (state / "kiosk.toml").symlink_to(victim)
+
+    write_file(state / "device.pem", "certificate", 0o644)
+    kiosk_file.write(state / "kiosk.toml", provisioned(state))
+    FileKeyStore(state / "card-hash.key").wipe()
+
+    assert victim.read_text() == ROOTS_OWN
+    info = victim.stat()
+    assert (info.st_uid, info.st_mode & 0o777) == (0, 0o600)
+    assert not (state / "device.pem").is_symlink()
+    assert (state / "device.pem").read_text() == "certificate"
+    assert not (state / "card-hash.key").exists()
+    (state / "device.key").symlink_to(victim)
+    with pytest.raises(FileExistsError):  # a planted link where the key goes: refused
+        FileKeyStore(state / "device.key").generate()
+    assert victim.read_text() == ROOTS_OWN
