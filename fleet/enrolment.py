@@ -18,7 +18,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, RowMapping, select, update
 
 from fleet import schema
 from fleet.device_ca import CsrInvalid, DeviceCa, checked_request, common_name
@@ -160,40 +160,13 @@ class Enrolment:
         hashed = token_hash(request.token)
         with self.store.transaction() as db:
             row = db.execute(select(t).where(t.c.token_hash == hashed)).mappings().first()
-            if row is None or row["used_at"] is not None or row["revoked_at"] is not None:
+            again = self._answered_before(db, row, request) if row is not None else None
+            if again is not None:  # its answer was lost on the way: the same answer again
+                certificate = again
+            elif row is None or row["used_at"] is not None or row["revoked_at"] is not None:
                 raise Refused(en.EnrolProblem.TOKEN_USED)
-            if row["expires"] <= now:
-                raise Refused(
-                    en.EnrolProblem.TOKEN_EXPIRED,
-                    f"the token expired at {format_utc(_moment(row['expires']))}",
-                )
-            if request.site is not None and request.site != row["site"]:
-                raise Refused(
-                    en.EnrolProblem.TOKEN_MISMATCH,
-                    f"the token is for site {row['site']!r}, not {request.site!r}",
-                )
-            if row["kiosk_id"] is not None and row["kiosk_id"] != request.kiosk_id:
-                raise Refused(
-                    en.EnrolProblem.TOKEN_MISMATCH,
-                    f"the token is for kiosk {row['kiosk_id']!r}, not {request.kiosk_id!r}",
-                )
-            try:
-                csr = checked_request(request.csr, request.kiosk_id)
-            except CsrInvalid as error:
-                raise Refused(en.EnrolProblem.CSR_INVALID, str(error)) from None
-            if self._active(db, request.kiosk_id, now):
-                raise Refused(
-                    en.EnrolProblem.KIOSK_EXISTS,
-                    f"kiosk {request.kiosk_id!r} already has a valid certificate",
-                )
-            spent = db.execute(
-                update(t)
-                .where(t.c.token_hash == hashed, t.c.used_at.is_(None), t.c.revoked_at.is_(None))
-                .values(used_at=now, used_by=request.kiosk_id)
-            )
-            if spent.rowcount != 1:  # another enrolment spent it first
-                raise Refused(en.EnrolProblem.TOKEN_USED)
-            certificate = self._issue(db, csr, request.kiosk_id, now)
+            else:
+                certificate = self._spend_and_issue(db, row, request, hashed, now)
         location = request.location or row["location"] or ""
         return en.EnrolResponse(
             kiosk_id=request.kiosk_id,
@@ -211,6 +184,75 @@ class Enrolment:
                 health_interval=site.health_interval,
             ),
         )
+
+    def _spend_and_issue(
+        self,
+        db: Connection,
+        row: RowMapping,
+        request: en.EnrolRequest,
+        hashed: str,
+        now: float,
+    ) -> x509.Certificate:
+        """Check the token against the request, spend it and sign the CSR (one transaction)."""
+        t = schema.enrol_tokens
+        if row["expires"] <= now:
+            raise Refused(
+                en.EnrolProblem.TOKEN_EXPIRED,
+                f"the token expired at {format_utc(_moment(row['expires']))}",
+            )
+        if request.site is not None and request.site != row["site"]:
+            raise Refused(
+                en.EnrolProblem.TOKEN_MISMATCH,
+                f"the token is for site {row['site']!r}, not {request.site!r}",
+            )
+        if row["kiosk_id"] is not None and row["kiosk_id"] != request.kiosk_id:
+            raise Refused(
+                en.EnrolProblem.TOKEN_MISMATCH,
+                f"the token is for kiosk {row['kiosk_id']!r}, not {request.kiosk_id!r}",
+            )
+        try:
+            csr = checked_request(request.csr, request.kiosk_id)
+        except CsrInvalid as error:
+            raise Refused(en.EnrolProblem.CSR_INVALID, str(error)) from None
+        if self._active(db, request.kiosk_id, now):
+            raise Refused(
+                en.EnrolProblem.KIOSK_EXISTS,
+                f"kiosk {request.kiosk_id!r} already has a valid certificate",
+            )
+        spent = db.execute(
+            update(t)
+            .where(t.c.token_hash == hashed, t.c.used_at.is_(None), t.c.revoked_at.is_(None))
+            .values(used_at=now, used_by=request.kiosk_id)
+        )
+        if spent.rowcount != 1:  # another enrolment spent it first
+            raise Refused(en.EnrolProblem.TOKEN_USED)
+        return self._issue(db, csr, request.kiosk_id, now)
+
+    def _answered_before(
+        self, db: Connection, row: RowMapping, request: en.EnrolRequest
+    ) -> x509.Certificate | None:
+        """The certificate this token already gave this kiosk for this key, if still good.
+
+        The token is spent in the transaction that issues the certificate; when the answer
+        is lost on the way (power, network), the kiosk asks again with the same token and
+        key and gets the same certificate, instead of a spent token and a kiosk id taken.
+        """
+        if row["used_by"] != request.kiosk_id or row["revoked_at"] is not None:
+            return None
+        try:
+            csr = checked_request(request.csr, request.kiosk_id)
+        except CsrInvalid:
+            return None
+        c = schema.device_certificates
+        issued = db.execute(
+            select(c.c.pem)
+            .where(c.c.kiosk_id == request.kiosk_id, c.c.issued_at == row["used_at"])
+            .where(c.c.revoked_at.is_(None))
+        ).first()
+        if issued is None:
+            return None
+        certificate = x509.load_pem_x509_certificate(issued.pem.encode())
+        return certificate if certificate.public_key() == csr.public_key() else None
 
     def renew(
         self, peer: x509.Certificate, request: en.RenewRequest, now: float

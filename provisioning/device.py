@@ -132,6 +132,7 @@ def enrol(
         )
     if not en.valid_kiosk_id(kiosk_id):
         raise ProvisioningError("a kiosk id is 1 to 64 letters, digits, '.', '_' or '-'")
+    kiosk_file.read(layout.config)  # a kiosk.toml it could not update fails before the token
     setup = _json_file(layout.file("setup.json"))
     ca_pem = fetch_pinned_ca(token.fleet, token.fleet_ca_sha256)
     write_file(layout.file("fleet-ca.pem"), ca_pem)
@@ -165,7 +166,6 @@ def _install(layout: Layout, answer: en.EnrolResponse, fleet: str) -> None:
     write_file(layout.file("siths-trust.pem"), config.card_trust_pem)
     write_file(layout.file("card-hash.key"), base64.b64decode(config.card_hash_key), 0o600)
     write_file(layout.file("fleet.json"), json.dumps({"fleet": fleet}))
-    write_file(layout.certificate, answer.certificate)
     kiosk_file.write(
         layout.config,
         kiosk_file.Provisioned(
@@ -184,6 +184,9 @@ def _install(layout: Layout, answer: en.EnrolResponse, fleet: str) -> None:
             health_interval=config.health_interval,
         ),
     )
+    # Last: the certificate says "enrolled" (to the tool and the first-boot unit). Cut off
+    # before it, the same token and key get the same certificate again (the fleet keeps it).
+    write_file(layout.certificate, answer.certificate)
     layout.file("setup.json").unlink(missing_ok=True)
 
 

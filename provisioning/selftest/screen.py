@@ -31,6 +31,9 @@ def configure(size: tuple[int, int] | None) -> None:
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
     os.environ.setdefault("KIVY_NO_FILELOG", "1")
+    # SDL swallows a click that gives its window the focus: the technician's first tap
+    # would not count (or a first tap beside a square would go unseen).
+    os.environ.setdefault("SDL_MOUSE_FOCUS_CLICKTHROUGH", "1")
     from kivy.config import Config
 
     Config.set("kivy", "exit_on_escape", "0")

@@ -6,7 +6,8 @@ whose touches land in the wrong place (a rotated or mis-calibrated panel) are ea
 the technician taps each square; a tap beside it counts as a miss. A process of its own
 (:mod:`provisioning.selftest.screen` says why). For automation it prints a line per
 square shown (``target N at X,Y``: the square's centre in screen pixels from the top
-left) and per pointer move (``pointer at X,Y``), and a last line
+left), per pointer move (``pointer at X,Y``), per tap beside the square (``miss at X,Y``),
+and a last line
 ``result ok|timeout HITS MISSES WIDTHxHEIGHT``; the exit status is 0 when every square
 was tapped.
 
@@ -98,6 +99,7 @@ def run(timeout: float, size: tuple[int, int] | None = None) -> int:
                 self.show()
             else:
                 self.misses += 1
+                say(f"miss at {round(x)},{round(Window.size[1] - y)}")
             return True
 
     class TapTest(App):

@@ -152,6 +152,20 @@ def test_a_malformed_body_is_invalid_request(fleet):
     refused(post(fleet, en.ENROL_PATH, {"token": "x"}), "invalid-request")
 
 
+def test_an_enrolment_whose_answer_was_lost_gets_the_same_answer_again(fleet, tmp_path):
+    # The token is spent with the certificate issued; a kiosk that never saw the answer
+    # (power, network) asks again with the same token and key and is not locked out.
+    token, store = fleet.token(), keystore(tmp_path)
+    first = post(fleet, en.ENROL_PATH, enrol_body(token, store))
+    assert first.status_code == 201
+    again = post(fleet, en.ENROL_PATH, enrol_body(token, store))
+    assert again.status_code == 201, again.text
+    assert again.json()["certificate"] == first.json()["certificate"]
+    # Not for anyone else: the same token with another key, or for another kiosk id.
+    refused(post(fleet, en.ENROL_PATH, enrol_body(token, keystore(tmp_path, "b"))), "token-used")
+    refused(post(fleet, en.ENROL_PATH, enrol_body(token, store, kiosk="other")), "token-used")
+
+
 def test_two_enrolments_racing_with_one_token_exactly_one_wins(fleet, tmp_path):
     for round_ in range(3):
         token = fleet.token()

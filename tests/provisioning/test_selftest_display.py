@@ -42,9 +42,11 @@ def finger(display: str, *, first_beside: bool = False):
 
     The finger moves to a point, and taps once the window says the pointer is there
     (``pointer at X,Y``): a press the window gets before it knows the pointer came in is
-    not a tap on a touch screen either.
+    not a tap on a touch screen either. After a tap beside the square it waits until the
+    window has counted it (``miss at X,Y``) before it moves on, as a finger lifts first.
     """
     aims: list[tuple[int, int]] = []
+    tapped_beside: list[bool] = []
 
     def watch(line: str) -> None:
         kind, _, at = line.partition(" at ")
@@ -56,7 +58,10 @@ def finger(display: str, *, first_beside: bool = False):
             aims.pop(0)
             xdotool(display, "click", "1")
             if aims:
-                xdotool(display, "mousemove", *map(str, aims[0]))
+                tapped_beside.append(True)
+        elif kind == "miss" and tapped_beside and aims:
+            tapped_beside.clear()
+            xdotool(display, "mousemove", *map(str, aims[0]))
 
     return watch
 
