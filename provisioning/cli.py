@@ -57,15 +57,26 @@ def find_token_file(roots: Sequence[Path]) -> Path:
     return found[0]
 
 
+#: A token file is a few hundred bytes; a stick's file is read no further than this.
+TOKEN_FILE_LIMIT = 16 * 1024
+
+
+def _read_token_file(path: Path) -> str:
+    try:
+        with path.open("rb") as file:
+            data = file.read(TOKEN_FILE_LIMIT + 1)
+    except OSError as error:
+        raise device.ProvisioningError(f"cannot read {path}: {error}") from None
+    if len(data) > TOKEN_FILE_LIMIT:
+        raise device.ProvisioningError(f"{path} is too large to be a token file")
+    return data.decode("utf-8", "replace")
+
+
 def _token(args: argparse.Namespace) -> en.EnrolmentToken:
     if args.usb:
-        path = find_token_file(args.media_root or MEDIA_ROOTS)
-        text = path.read_text(errors="replace")
+        text = _read_token_file(find_token_file(args.media_root or MEDIA_ROOTS))
     elif args.token_file is not None:
-        try:
-            text = args.token_file.read_text(errors="replace")
-        except OSError as error:
-            raise device.ProvisioningError(f"cannot read {args.token_file}: {error}") from None
+        text = _read_token_file(args.token_file)
     elif args.token is not None:
         text = args.token
     else:

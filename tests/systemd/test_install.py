@@ -76,6 +76,10 @@ def test_units_user_folders_and_console(installed: Installed):
         wanted = system / f"{target}.wants/{name}"
         assert os.readlink(wanted) == f"/etc/systemd/system/{name}"
     assert (system / "siths-kiosk-renew.service").is_file()
+    # The first-boot enrolment's USB stick is mounted read-only under /media by udev.
+    rule = (root / "etc/udev/rules.d/90-siths-kiosk-usb.rules").read_text()
+    assert "systemd-mount --no-block --collect --options=ro,nosuid,nodev,noexec" in rule
+    assert "/media/%k" in rule
     assert os.readlink(system / "getty@tty1.service") == "/dev/null"
     assert (
         "RuntimeWatchdogSec="
