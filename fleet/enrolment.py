@@ -328,7 +328,13 @@ class Enrolment:
     def _not_revoked(self, db: Connection, peer: x509.Certificate) -> None:
         c = schema.device_certificates
         serial = format(peer.serial_number, "x")
-        row = db.execute(select(c.c.revoked_at).where(c.c.serial == serial)).first()
+        # FOR UPDATE (PostgreSQL): a renewal arriving while a revocation of this kiosk is
+        # under way waits for it and then sees it (SQLite takes its writer lock at BEGIN).
+        # A revocation that starts while a renewal holds this lock still misses the new
+        # certificate on PostgreSQL: revoke again, or restart the renewal (known, left).
+        row = db.execute(
+            select(c.c.revoked_at).where(c.c.serial == serial).with_for_update()
+        ).first()
         if row is None:
             raise Refused(
                 en.EnrolProblem.CERTIFICATE_REVOKED, "the fleet has no record of this certificate"
