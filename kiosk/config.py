@@ -38,6 +38,8 @@ from protocol.telemetry import DEFAULT_WILL_DELAY
 
 DEFAULT_PATH = Path("/etc/siths-kiosk/kiosk.toml")
 DEFAULT_OUTBOX = Path("/var/lib/siths-kiosk/telemetry.sqlite3")
+#: Outcome reports wait here until the card service takes them (beside telemetry's queue).
+DEFAULT_OUTCOME_OUTBOX = DEFAULT_OUTBOX.with_name("outcomes.sqlite3")
 
 #: RFC 5280's upper bound for a common name: the kiosk id is its device certificate's CN.
 KIOSK_ID_MAX_LENGTH = 64
@@ -133,6 +135,7 @@ class CardServiceConfig(_Table):
     client_key: AbsolutePath = _rule(..., "an absolute path")
     connect_timeout: float = _between(CONNECT_TIMEOUT, 0.1, 60)
     read_timeout: float = _between(READ_TIMEOUT, 0.1, 120)
+    outbox: AbsolutePath = _rule(DEFAULT_OUTCOME_OUTBOX, "an absolute path")
 
 
 class CardsTable(_Table):
@@ -338,6 +341,7 @@ def render(
     trust_anchors: list[Path],
     fullscreen: bool = True,
     telemetry: dict[str, Any] | None = None,
+    outcome_outbox: Path | None = None,
 ) -> str:
     """A configuration file's text (the demo, the tests and the technician's tool write it).
 
@@ -351,6 +355,7 @@ def render(
             "ca_file": str(ca_file),
             "client_cert": str(client_cert),
             "client_key": str(client_key),
+            **({} if outcome_outbox is None else {"outbox": str(outcome_outbox)}),
         },
         "cards": {"trust_anchors": [str(path) for path in trust_anchors]},
     }
