@@ -246,6 +246,8 @@ def run(
         for name, seconds in used.items()
     )
     print(f"      CPU per unlock (share of {cores} cores): {shares}", flush=True)
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"      machine's load average after the run: {load}", flush=True)
 
 
 def main(seconds: float, kiosk_counts: tuple[int, ...], stores: tuple[str, ...]) -> None:
