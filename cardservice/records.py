@@ -26,6 +26,7 @@ from cardservice.schema import (
 # The statements of every request, built once with their values bound at execution:
 # building a statement and its cache key was half of the service's CPU per unlock
 # (bench/cardservice_load.py under py-spy), more than TLS, JSON and HPKE together.
+_SETTING = select(meta.c.value).where(meta.c.key == bindparam("key"))
 _KIOSK = select(kiosks).where(kiosks.c.kiosk_id == bindparam("kiosk_id"))
 _CARD = select(cards).where(cards.c.card_number == bindparam("card_number"))
 _CARD_LOCKED = _CARD.with_for_update()
@@ -146,7 +147,7 @@ class Records:
 
     def get_setting(self, key: str, default: str = "") -> str:
         """A value of the meta table."""
-        value = self.db.scalar(select(meta.c.value).where(meta.c.key == key))
+        value = self.db.scalar(_SETTING, {"key": key})
         return default if value is None else str(value)
 
     def set_setting(self, key: str, value: str) -> None:
