@@ -212,6 +212,9 @@ class OutcomeReports:
             except OutboxError as error:
                 log.error("the outcome queue cannot be read (%s); trying again", error)
                 delivered = False
+            except Exception:  # a bug must not end the sender: the report stays queued
+                log.exception("sending an outcome report failed; trying again")
+                delivered = False
             if delivered is None:  # nothing queued: wait for a report
                 self._wake.wait()
                 self._wake.clear()
