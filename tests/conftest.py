@@ -41,6 +41,17 @@ from tests.harness.smtp_sink import SmtpSink  # noqa: E402
 from tests.harness.waiting import wait_for  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _umask_restored() -> Iterator[None]:
+    """A command run in-process (``kiosk-fleet``, ``kiosk-cardservice``) sets umask 077 for
+    its files; it must not outlive the test, or later folders (the appliance's booted root)
+    are 0700 and the kiosk's user cannot even enter ``/`` (systemd: status=200/CHDIR)."""
+    before = os.umask(0o022)
+    os.umask(before)
+    yield
+    os.umask(before)
+
+
 @pytest.fixture(scope="session")
 def pcscd() -> Iterator[PrivatePcscd]:
     """A pcscd with two vpcd slots that only this test session uses."""
