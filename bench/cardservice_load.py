@@ -10,19 +10,26 @@ second and the p50/p95 of one whole unlock, for 20 and 100 kiosks, on SQLite (th
 state folder's file) and on PostgreSQL (a private cluster started here).
 
 The load generator shares the machine's cores with the service, so the figures are
-a floor for the service alone.
+a floor for the service alone. To say how much of the machine each part took, every
+run also prints the CPU seconds per unlock of the service process, the identity
+provider's process, PostgreSQL (all its processes) and this process (the kiosks, the
+phones and the SMTP sink), from /proc and getrusage.
 
-Run: .venv/bin/python bench/cardservice_load.py [seconds-per-run]
+Run: .venv/bin/python bench/cardservice_load.py [seconds-per-run] [--kiosks 20 100]
+[--stores sqlite postgresql]
 """
 
 from __future__ import annotations
 
+import os
+import resource
 import statistics
 import sys
 import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,6 +74,57 @@ def register(state: Path, database: str | None, kiosks: int) -> list[tuple[str, 
                 identities.append((person, "Bench Holder", "SE-1"))
     store.close()
     return identities
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int, *, reaped: bool = False) -> float:
+    """CPU seconds (user + system) of a live process, with its reaped children's if asked."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    used = int(fields[11]) + int(fields[12])  # utime, stime
+    if reaped:
+        used += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return used / TICKS
+
+
+def tree_cpu(root: int) -> float:
+    """A server and its live children (PostgreSQL: a backend per connection, and helpers)."""
+    total = process_cpu(root, reaped=True)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int(entry.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if parent == root:
+                total += process_cpu(int(entry.name))
+    return total
+
+
+def own_cpu() -> float:
+    """This process: the kiosks' threads, the phones, the SMTP sink."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_meters(
+    service: ServiceProcess, provider: ProviderProcess, postgres: PrivatePostgres | None
+) -> dict[str, Callable[[], float]]:
+    """Each part's CPU seconds so far, by name."""
+    assert service.process is not None
+    meters = {
+        "service": lambda: process_cpu(service.process.pid),
+        "provider": lambda: process_cpu(provider.process.pid),
+        "load generator": own_cpu,
+    }
+    if postgres is not None:
+        postmaster = int((postgres.data / "postmaster.pid").read_text().split()[0])
+        meters["PostgreSQL"] = lambda: tree_cpu(postmaster)
+    return meters
 
 
 class Kiosk(threading.Thread):
@@ -137,7 +195,14 @@ class Kiosk(threading.Thread):
         self.call("POST", f"/v1/unlocks/{unlock['unlockId']}/outcome", {"result": "unlocked"})
 
 
-def run(kiosks: int, seconds: float, work: Path, database: str | None, label: str) -> None:
+def run(
+    kiosks: int,
+    seconds: float,
+    work: Path,
+    database: str | None,
+    label: str,
+    postgres: PrivatePostgres | None = None,
+) -> None:
     state = work / f"state-{label}-{kiosks}"
     state.mkdir(mode=0o700)
     pki = write_dev_pki(
@@ -149,14 +214,18 @@ def run(kiosks: int, seconds: float, work: Path, database: str | None, label: st
     extra = ["--workers", "32"] + (["--database", database] if database else [])
     service = ServiceProcess(state, pki, provider.url, smtp.port, extra).start()
     try:
-        until = time.monotonic() + seconds
-        threads = [Kiosk(i, service, provider.url, until) for i in range(kiosks)]
+        meters = cpu_meters(service, provider, postgres)
+        threads = [Kiosk(i, service, provider.url, 0.0) for i in range(kiosks)]
+        before = {name: meter() for name, meter in meters.items()}
         began = time.perf_counter()
+        until = time.monotonic() + seconds
         for thread in threads:
+            thread.until = until
             thread.start()
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - began
+        used = {name: meter() - before[name] for name, meter in meters.items()}
     finally:
         service.stop()
         provider.stop()
@@ -170,24 +239,44 @@ def run(kiosks: int, seconds: float, work: Path, database: str | None, label: st
         f"  ({len(times)} unlocks, {errors} failed, {elapsed:.1f} s)",
         flush=True,
     )
+    count = max(1, len(times))
+    cores = os.cpu_count() or 1
+    shares = ", ".join(
+        f"{name} {seconds * 1000 / count:.1f} ms ({seconds / elapsed / cores:.0%})"
+        for name, seconds in used.items()
+    )
+    print(f"      CPU per unlock (share of {cores} cores): {shares}", flush=True)
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"      machine's load average after the run: {load}", flush=True)
 
 
-def main(seconds: float) -> None:
+def main(seconds: float, kiosk_counts: tuple[int, ...], stores: tuple[str, ...]) -> None:
     import logging
 
     logging.disable(logging.WARNING)
-    print(print(f"whole unlocks through kiosk-cardservice serve, {seconds:.0f} s a run (loopback)"))
+    print(f"whole unlocks through kiosk-cardservice serve, {seconds:.0f} s a run (loopback)")
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        for kiosks in (20, 100):
-            run(kiosks, seconds, work, None, "SQLite")
-        cluster = PrivatePostgres(Path(tempfile.mkdtemp(prefix="bench-postgres-"))).start()
-        try:
-            for kiosks in (20, 100):
-                run(kiosks, seconds, work, cluster.new_database(), "PostgreSQL")
-        finally:
-            cluster.stop()
+        if "sqlite" in stores:
+            for kiosks in kiosk_counts:
+                run(kiosks, seconds, work, None, "SQLite")
+        if "postgresql" in stores:
+            cluster = PrivatePostgres(Path(tempfile.mkdtemp(prefix="bench-postgres-"))).start()
+            try:
+                for kiosks in kiosk_counts:
+                    run(kiosks, seconds, work, cluster.new_database(), "PostgreSQL", cluster)
+            finally:
+                cluster.stop()
 
 
 if __name__ == "__main__":
-    main(float(sys.argv[1]) if len(sys.argv) > 1 else 10.0)
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("seconds", nargs="?", type=float, default=10.0, help="per run")
+    parser.add_argument("--kiosks", nargs="+", type=int, default=[20, 100])
+    parser.add_argument(
+        "--stores", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite", "postgresql"]
+    )
+    arguments = parser.parse_args()
+    main(arguments.seconds, tuple(arguments.kiosks), tuple(arguments.stores))

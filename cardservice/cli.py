@@ -40,15 +40,17 @@ KEY_NAME = "master.key"
 DATABASE_VARIABLE = "KIOSK_CARDSERVICE_DATABASE"
 
 
-def open_state(state_dir: Path, database: str | None = None) -> tuple[Store, Vault]:
+def open_state(
+    state_dir: Path, database: str | None = None, *, connections: int = 8
+) -> tuple[Store, Vault]:
     """The database (SQLite in the state folder unless a URL is given) and the vault.
 
     The folder is 0700 and every file in it 0600: they hold personal identity numbers
-    and the master key.
+    and the master key. ``connections``: pooled database connections to keep.
     """
     private_folder(state_dir)
     url = database or os.environ.get(DATABASE_VARIABLE) or state_dir / DB_NAME
-    return Store(url), Vault.from_file(state_dir / KEY_NAME)
+    return Store(url, pool_size=connections), Vault.from_file(state_dir / KEY_NAME)
 
 
 def _wire_value(kind: object, what: str) -> Callable[[str], str]:
@@ -80,7 +82,11 @@ def _tls_files(what: str, load: Callable[[], ssl.SSLContext], *files: Path) -> s
 
 
 def _serve(args: argparse.Namespace) -> int:
-    store, vault = open_state(args.state_dir, args.database)
+    # Every request thread may hold a database connection and a connection to the provider
+    # at once (and the mailer and housekeeping one each): pools smaller than that make
+    # threads queue for a connection, and extra provider connections are thrown away after
+    # one use, each costing a mutual-TLS handshake.
+    store, vault = open_state(args.state_dir, args.database, connections=args.workers + 2)
     provider = ProviderSettings(args.idp_url, args.idp_ca, args.idp_cert, args.idp_key)
     _tls_files(
         "identity provider",
@@ -90,7 +96,11 @@ def _serve(args: argparse.Namespace) -> int:
     config = ServiceConfig(login_ttl=args.login_ttl, outcome_timeout=args.outcome_timeout)
     sender_domain = args.sender.rpartition("@")[2].strip("<> ") or "siths-kiosk.example"
     service = CardService(
-        store, vault, RelyingPartyClient(provider), config, notices=Notices(sender_domain)
+        store,
+        vault,
+        RelyingPartyClient(provider, pool_size=args.workers),
+        config,
+        notices=Notices(sender_domain),
     )
     tls = _tls_files(
         "server",

@@ -31,6 +31,7 @@ from kiosk.event_sink import BackgroundSink, Deliver, DeliverBatch
 from kiosk.flow.machine import FlowConfig
 from kiosk.flow.states import State
 from kiosk.journal_logging import state_name, status_line
+from kiosk.outcome_reports import BACKOFF, OutcomeReports, Report, ReportingCardService
 from kiosk.service_manager import ServiceManager
 from kiosk.session_report import SessionReport
 from kiosk.telemetry.link import LinkSettings
@@ -97,6 +98,33 @@ def telemetry_settings(config: KioskConfig) -> TelemetrySettings | None:
     )
 
 
+def client_for(config: KioskConfig) -> CardServiceClient:
+    """A client for the card service from ``[card_service]``."""
+    service = config.card_service
+    return CardServiceClient(
+        service.url,
+        kiosk_id=config.kiosk_id,
+        client_cert=(service.client_cert, service.client_key),
+        ca_file=service.ca_file,
+        connect_timeout=service.connect_timeout,
+        read_timeout=service.read_timeout,
+    )
+
+
+def outcome_reports(
+    config: KioskConfig, backoff: tuple[float, float] = BACKOFF
+) -> tuple[OutcomeReports, CardServiceClient]:
+    """The durable queue of outcome reports, with a client (a connection) of its own."""
+    client = client_for(config)
+
+    def send(report: Report) -> None:
+        client.report_outcome(
+            report.unlock_id, report.result, report.reason, idempotency_key=report.key
+        )
+
+    return OutcomeReports(config.card_service.outbox, send, backoff=backoff), client
+
+
 class ProvisioningCheck:
     """Whether the kiosk may serve: files in place, trust anchors read, its id its certificate's.
 
@@ -130,6 +158,9 @@ class Appliance:
     watcher: ReaderWatcher
     sink: BackgroundSink
     telemetry: Telemetry | None = None
+    #: Outcome reports, kept on disk until the card service takes them.
+    reports: OutcomeReports | None = None
+    reports_client: CardServiceClient | None = None
     #: systemd's side: READY, STATUS, the watchdog (does nothing when systemd did not start us).
     systemd: ServiceManager = field(default_factory=ServiceManager)
     limits: dict[str, float] = field(default_factory=lambda: dict(HEARTBEAT_LIMITS))
@@ -146,24 +177,19 @@ class Appliance:
         deliver: Deliver = log_report,
         systemd: ServiceManager | None = None,
         limits: dict[str, float] | None = None,
+        report_backoff: tuple[float, float] = BACKOFF,
     ) -> Appliance:
         """Wire the parts; reads the trust anchors (missing ones mean "not provisioned").
 
         ``systemd`` and ``limits`` replace the link to systemd and the heartbeat limits
-        (the tests give a notify socket of their own and shorter limits).
+        (the tests give a notify socket of their own and shorter limits);
+        ``report_backoff`` the first and longest pause between outcome report tries.
         """
         manager = systemd or ServiceManager()
         limits = {**HEARTBEAT_LIMITS, **(limits or {})}
         liveness = manager.liveness
-        service = config.card_service
-        client = CardServiceClient(
-            service.url,
-            kiosk_id=config.kiosk_id,
-            client_cert=(service.client_cert, service.client_key),
-            ca_file=service.ca_file,
-            connect_timeout=service.connect_timeout,
-            read_timeout=service.read_timeout,
-        )
+        client = client_for(config)
+        reports, reports_client = outcome_reports(config, report_backoff)
         try:
             trust = TrustStore.from_pem_files(config.trust_anchors)
         except (OSError, ValueError) as error:
@@ -187,7 +213,7 @@ class Appliance:
         sink = BackgroundSink(deliver, deliver_batch=fan_out)
         controller = Controller(
             card=PcscCardAccess(trust, apdu_timeout=config.apdu_timeout),
-            service=client,
+            service=ReportingCardService(client, reports),
             kiosk_id=config.kiosk_id,
             flow_config=flow_config(config),
             sink=sink,
@@ -213,7 +239,10 @@ class Appliance:
                 log.error("telemetry is off (the kiosk serves without it): %s", error)
             else:
                 deliveries.append(telemetry.deliver_batch)
-        appliance = cls(config, client, controller, watcher, sink, telemetry, manager, limits)
+        appliance = cls(
+            config, client, controller, watcher, sink, telemetry, reports, reports_client, manager
+        )
+        appliance.limits = limits
         controller.on_state = appliance.state_changed
         return appliance
 
@@ -232,8 +261,10 @@ class Appliance:
         return key, state_name(state)
 
     def start(self) -> Appliance:
-        """Start the event sink and telemetry, the controller, then the reader watcher."""
+        """Start the event sink, outcome reports, telemetry, the controller, the reader watcher."""
         self.sink.start()
+        if self.reports is not None:
+            self.reports.start()
         if self.telemetry is not None:
             self.telemetry.start()
         self.controller.start()
@@ -248,6 +279,10 @@ class Appliance:
         self.sink.stop()
         if self.telemetry is not None:
             self.telemetry.stop()
+        if self.reports is not None:
+            self.reports.stop()
+        if self.reports_client is not None:
+            self.reports_client.close()
         self.client.close()
 
     def stop_on_signals(self) -> Appliance:

@@ -163,11 +163,16 @@ class CardServiceClient:
 
     # -- transport ---------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, request: BaseModel | None = None) -> dict[str, Any]:
-        """One call; the decoded JSON object of a success, else a typed exception."""
+    def _call(
+        self, method: str, path: str, request: BaseModel | None = None, key: str | None = None
+    ) -> dict[str, Any]:
+        """One call; the decoded JSON object of a success, else a typed exception.
+
+        A POST carries ``key`` as its Idempotency-Key (a fresh one when not given).
+        """
         headers = {}
         if method == "POST":
-            headers["Idempotency-Key"] = str(uuid.uuid4())
+            headers["Idempotency-Key"] = key or str(uuid.uuid4())
         try:
             response = self.session.request(
                 method,
@@ -292,9 +297,19 @@ class CardServiceClient:
             key.discard()
         return UnlockCredential(unlock.unlock_id, unlock.mechanism, secret, unlock.expires_at)
 
-    def report_outcome(self, unlock_id: str, result: Outcome, reason: Reason | None = None) -> None:
-        """Tell the service what became of the card, and why (it e-mails the holder)."""
+    def report_outcome(
+        self,
+        unlock_id: str,
+        result: Outcome,
+        reason: Reason | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> None:
+        """Tell the service what became of the card, and why (it e-mails the holder).
+
+        ``idempotency_key``: the same on every try of one report (the kiosk's outcome
+        queue keeps it with the report, across restarts).
+        """
         request = _request(api.OutcomeRequest, result=result, reason=reason)
-        _answer(
-            api.OutcomeRecorded, self._call("POST", f"/v1/unlocks/{unlock_id}/outcome", request)
-        )
+        path = f"/v1/unlocks/{unlock_id}/outcome"
+        _answer(api.OutcomeRecorded, self._call("POST", path, request, idempotency_key))

@@ -39,6 +39,8 @@ from protocol.telemetry import DEFAULT_WILL_DELAY
 
 DEFAULT_PATH = Path("/etc/siths-kiosk/kiosk.toml")
 DEFAULT_OUTBOX = Path("/var/lib/siths-kiosk/telemetry.sqlite3")
+#: Outcome reports wait here until the card service takes them (beside telemetry's queue).
+DEFAULT_OUTCOME_OUTBOX = DEFAULT_OUTBOX.with_name("outcomes.sqlite3")
 
 #: Seconds a ``[timeouts]`` value may be: a screen must stay up a moment, and more than an
 #: hour is a typo (minutes written as seconds), not a wish.
@@ -132,6 +134,7 @@ class CardServiceConfig(_Table):
     client_key: AbsolutePath = _rule(..., "an absolute path")
     connect_timeout: float = _between(CONNECT_TIMEOUT, 0.1, 60)
     read_timeout: float = _between(READ_TIMEOUT, 0.1, 120)
+    outbox: AbsolutePath = _rule(DEFAULT_OUTCOME_OUTBOX, "an absolute path")
 
 
 class CardsTable(_Table):
@@ -337,6 +340,7 @@ def render(
     trust_anchors: list[Path],
     fullscreen: bool = True,
     telemetry: dict[str, Any] | None = None,
+    outcome_outbox: Path | None = None,
 ) -> str:
     """A configuration file's text (the demo, the tests and the technician's tool write it).
 
@@ -350,6 +354,7 @@ def render(
             "ca_file": str(ca_file),
             "client_cert": str(client_cert),
             "client_key": str(client_key),
+            **({} if outcome_outbox is None else {"outbox": str(outcome_outbox)}),
         },
         "cards": {"trust_anchors": [str(path) for path in trust_anchors]},
     }

@@ -2,9 +2,10 @@
 
 Telemetry writes every event here before it publishes it and deletes it only
 when the broker has acknowledged it; after a reconnect, a restart or a power cut
-the rest goes out in the order it was written. (Card-service outcome reports
-will use the same queue.) SQLite in WAL mode with ``synchronous=FULL``: a
-message :meth:`Outbox.put` returned from survives a power cut.
+the rest goes out in the order it was written. Card-service outcome reports use
+the same queue in a file of their own (:mod:`kiosk.outcome_reports`). SQLite in
+WAL mode with ``synchronous=FULL``: a message :meth:`Outbox.put` returned from
+survives a power cut.
 
 The queue is bounded. When it is full, the oldest *thinnable* messages (health
 samples) go first, half of them at a time; messages that may not be thinned

@@ -181,6 +181,7 @@ def _install(layout: Layout, answer: en.EnrolResponse, fleet: str) -> None:
             broker_ca=layout.file("broker-ca.pem").resolve(),
             card_hash_key_file=layout.file("card-hash.key").resolve(),
             outbox=layout.file("telemetry.sqlite3").resolve(),
+            outcome_outbox=layout.file("outcomes.sqlite3").resolve(),
             health_interval=config.health_interval,
         ),
     )

@@ -42,6 +42,8 @@ class Provisioned:
     card_hash_key_file: Path
     outbox: Path
     health_interval: float
+    #: The outcome reports' queue (``[card_service] outbox``), in the same state folder.
+    outcome_outbox: Path
 
 
 def read(path: Path) -> dict[str, Any]:
@@ -72,6 +74,7 @@ def write(path: Path, values: Provisioned) -> None:
             "url": values.card_service_url,
             "ca_file": str(values.card_service_ca),
             "client_cert": str(values.client_cert),
+            "outbox": str(values.outcome_outbox),
             "client_key": str(values.client_key),
         }
     )

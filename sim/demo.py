@@ -135,6 +135,7 @@ class DemoStack:
             client_key=tls.kiosk_key(KIOSK_ID),
             trust_anchors=[folder / "siths-root.pem", folder / "siths-issuing.pem"],
             fullscreen=False,
+            outcome_outbox=folder / "outcomes.sqlite3",
         )
         return cls(
             folder,

@@ -145,6 +145,7 @@ def _kiosk_config(folder: Path, tls, kiosk_id: str, place, card_url: str, broker
             client_key=tls.kiosk_key(kiosk_id),
             trust_anchors=[trust],
             fullscreen=False,
+            outcome_outbox=home / "outcomes.sqlite3",
             telemetry={
                 "broker": f"mqtts://127.0.0.1:{broker}",
                 "ca_file": tls.service_ca,

@@ -36,6 +36,7 @@ from sim.vcard.vpcd import VpcdLink  # noqa: E402
 from tests.harness.cardservice import KIOSK_ID, CardServiceHarness  # noqa: E402
 from tests.harness.pcscd import PrivatePcscd  # noqa: E402
 from tests.harness.postgres import PrivatePostgres  # noqa: E402
+from tests.harness.small_disk import small_disk  # noqa: E402, F401 (a fixture for every test)
 from tests.harness.smtp_sink import SmtpSink  # noqa: E402
 from tests.harness.waiting import wait_for  # noqa: E402
 

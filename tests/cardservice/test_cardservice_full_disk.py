@@ -6,45 +6,15 @@ a filler file takes the rest of it, so SQLite really gets "disk full".
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
-
 import pytest
 
 from cardservice.service import ServiceConfig
 from kiosk.cardservice_errors import CardServiceProblem
 from sim.siths_pki import SithsHolder
 from tests.harness.cardservice import CardServiceHarness
+from tests.harness.small_disk import fill
 
 HOLDER = SithsHolder()
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    mount_point = tmp_path / "small-disk"
-    mount_point.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"cannot mount a tmpfs for the full-disk test (needs root): {result.stderr}")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
-
-
-def fill(disk: Path) -> Path:
-    """Take every free byte of the disk with one file."""
-    filler = disk / "filler"
-    with filler.open("wb", buffering=0) as handle:
-        try:
-            while True:
-                handle.write(b"\0" * 4096)
-        except OSError:
-            pass  # ENOSPC: the disk is full, which is the point
-    return filler
 
 
 def start_logins_until_refused(client) -> None:

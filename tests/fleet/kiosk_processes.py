@@ -49,6 +49,7 @@ class KioskChild:
                 client_key=pki.kiosk_key(kiosk_id),
                 trust_anchors=[trust],
                 fullscreen=False,
+                outcome_outbox=folder / "outcomes.sqlite3",
                 telemetry={
                     "broker": f"mqtts://127.0.0.1:{broker_port}",
                     "ca_file": pki.service_ca,

@@ -156,6 +156,7 @@ class CardServiceHarness:
             client_key=self.pki.kiosk_key(KIOSK_ID),
             trust_anchors=[trust_file],
             fullscreen=False,
+            outcome_outbox=self.state_dir / "kiosk-outcomes.sqlite3",
         )
 
     def phone(self, path: str, body: dict) -> requests.Response:

@@ -22,6 +22,7 @@ def config_for(dev_pki, tmp_path, kiosk_id: str):
             client_cert=dev_pki.kiosk_cert(KIOSK_ID),
             client_key=dev_pki.kiosk_key(KIOSK_ID),
             trust_anchors=[anchor],
+            outcome_outbox=tmp_path / "outcomes.sqlite3",
         )
     )
 

@@ -70,6 +70,7 @@ def kiosk(tmp_path, broker, broker_pki, siths_pki, smtp_sink, pcscd, standard_si
             client_key=broker_pki.kiosk_key(KIOSK_ID),
             trust_anchors=[trust],
             fullscreen=False,
+            outcome_outbox=tmp_path / "outcomes.sqlite3",
             telemetry={
                 "broker": f"mqtts://127.0.0.1:{broker.port}",
                 "ca_file": broker_pki.service_ca,

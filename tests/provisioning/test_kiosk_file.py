@@ -24,6 +24,7 @@ def provisioned(folder: Path) -> kiosk_file.Provisioned:
         card_hash_key_file=folder / "card-hash.key",
         outbox=folder / "telemetry.sqlite3",
         health_interval=60.0,
+        outcome_outbox=folder / "outcomes.sqlite3",
     )
 
 
@@ -34,6 +35,7 @@ def test_the_kiosk_reads_what_provisioning_writes(tmp_path):
     assert config.kiosk_id == "kiosk-entre-a"
     assert config.location == "Entré A, Testsjukhuset"
     assert config.card_service.client_key == tmp_path / "device.key"
+    assert config.card_service.outbox == tmp_path / "outcomes.sqlite3"  # the state folder's
     assert config.trust_anchors == (tmp_path / "siths-trust.pem",)
     assert config.telemetry is not None
     assert config.telemetry.site == "Testsjukhuset"
