@@ -129,6 +129,10 @@ def appliance(
     cert = place(broker_pki.kiosk_cert(KIOSK_ID), root, f"{state}/device.pem", private, 0o600)
     key = place(broker_pki.kiosk_key(KIOSK_ID), root, f"{state}/device.key", private, 0o600)
     hash_key = place(work / "card-hash.key", root, f"{state}/card-hash.key", private, 0o600)
+    # What enrolment leaves beside the certificate: the fleet's address and its CA.
+    (work / "fleet.json").write_text('{"fleet": "https://127.0.0.1:9"}')
+    place(work / "fleet.json", root, f"{state}/fleet.json", private, 0o644)
+    place(broker_pki.service_ca, root, f"{state}/fleet-ca.pem", private, 0o644)
     config = root / "etc/siths-kiosk/kiosk.toml"
     config.write_text(
         render(
@@ -197,6 +201,17 @@ def test_first_boot_enrolment_is_skipped_and_renewal_waits_when_enrolled(applian
     assert enrol == {"ConditionResult": "no", "LoadState": "loaded"}
     timer = appliance.container.unit("siths-kiosk-renew.timer", "ActiveState", "LoadState")
     assert timer == {"ActiveState": "active", "LoadState": "loaded"}
+
+
+def test_the_renewal_unit_runs_the_tool_in_its_sandbox(appliance):
+    # The nightly renewal as the timer starts it: kiosk-provision, installed, as root under
+    # the unit's hardening, reads the state the kiosk runs with. Not due yet, so the fleet
+    # is not asked and the kiosk is not restarted.
+    appliance.container.run("systemctl", "start", "siths-kiosk-renew.service", timeout=90)
+    ran = appliance.container.unit("siths-kiosk-renew.service", "Result", "ExecMainStatus")
+    assert ran == {"Result": "success", "ExecMainStatus": "0"}
+    said = appliance.container.journal("SYSLOG_IDENTIFIER=kiosk-provision")
+    assert any("Not renewed yet" in str(entry.get("MESSAGE")) for entry in said), said
 
 
 def test_the_screen_is_the_kiosk_full_screen_through_cage(appliance):
