@@ -11,6 +11,7 @@ A file that cannot be read or does not verify is logged and the previous CRL sta
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds between looks at the CRL file (the longest a revoked kiosk is still served).
 CHECK_INTERVAL = 5.0
+#: A CRL this close to its next update is warned about at every load.
+STALE_WARNING = dt.timedelta(days=2)
 _BLOCK = re.compile(rb"-----BEGIN X509 CRL-----.+?-----END X509 CRL-----", re.S)
 
 
@@ -42,8 +45,14 @@ def _seen(path: Path) -> tuple[int, int, int]:
     return (info.st_ino, info.st_mtime_ns, info.st_size)
 
 
-def load(path: Path, client_ca: Path) -> LoadedCrl:
-    """Every CRL in ``path``, each checked against the CAs of ``client_ca``."""
+def load(path: Path, client_ca: Path, now: dt.datetime | None = None) -> LoadedCrl:
+    """Every CRL in ``path``, each checked against the CAs of ``client_ca`` and in date.
+
+    A CRL past its next update is refused: OpenSSL would refuse every kiosk of that CA
+    with it, so the previous CRL stays (or the service does not start) and the log says
+    to refresh the file; one within :data:`STALE_WARNING` of it is warned about.
+    """
+    now = now or dt.datetime.now(dt.UTC)
     try:
         seen = _seen(path)
         data = path.read_bytes()
@@ -62,6 +71,14 @@ def load(path: Path, client_ca: Path) -> LoadedCrl:
         issuer = next((ca for ca in authorities if ca.subject == crl.issuer), None)
         if issuer is None or not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
             raise CrlError(f"{path}: a CRL is not signed by a CA of the client CA file")
+        expires = crl.next_update_utc
+        if expires is not None and expires <= now:
+            raise CrlError(
+                f"{path}: the CRL of {crl.issuer.rfc4514_string()} is out of date since"
+                f" {expires:%Y-%m-%d %H:%M} UTC: refresh the file (kiosk-fleet crl --out)"
+            )
+        if expires is not None and expires - now < STALE_WARNING:
+            log.warning("%s: the CRL is out of date at %s UTC: refresh the file", path, expires)
         revoked.update(entry.serial_number for entry in crl)
     return LoadedCrl(frozenset(revoked), seen)
 

@@ -17,9 +17,12 @@ from cryptography.x509.oid import NameOID
 
 from cardservice.client_crl import CrlError, load
 from cardservice.service import ServiceConfig
-from fleet.device_ca import DeviceCa
+from fleet.device_ca import CRL_DAYS, DeviceCa
 from tests.harness.cardservice import CardServiceHarness
 from tests.harness.waiting import wait_for
+
+#: A moment one day before a fresh CRL's next update.
+CRL_DAYS_LEFT_ONE = dt.timedelta(days=CRL_DAYS - 1)
 
 
 def issue(ca: DeviceCa, folder, kiosk: str):
@@ -109,3 +112,19 @@ def test_a_crl_that_does_not_verify_is_refused_with_the_reason(tmp_path, device_
     crl.write_text("")
     with pytest.raises(CrlError, match="holds no PEM CRL"):
         load(crl, tmp_path / "ca" / "device-ca.pem")
+
+
+def test_a_crl_past_its_next_update_is_refused_and_one_close_to_it_warned(
+    tmp_path, device_ca, caplog
+):
+    """OpenSSL refuses every kiosk of a CA whose CRL is out of date: keep the previous one."""
+    crl, client_ca = tmp_path / "kiosks.crl", tmp_path / "ca" / "device-ca.pem"
+    issued = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    crl.write_text(device_ca.crl([], issued, 1))
+    with pytest.raises(CrlError, match=r"is out of date since .* refresh the file"):
+        load(crl, client_ca)
+    later = dt.datetime.now(dt.UTC)
+    crl.write_text(device_ca.crl([], later, 2))
+    with caplog.at_level(logging.WARNING, logger="cardservice.client_crl"):
+        load(crl, client_ca, now=later + CRL_DAYS_LEFT_ONE)
+    assert "the CRL is out of date at" in caplog.text
