@@ -4,12 +4,9 @@ outbox that cannot be written: the kiosk keeps serving and says what was lost wh
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import sqlite3
-import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -19,6 +16,7 @@ from kiosk.event_sink import BackgroundSink
 from kiosk.flow import events as ev
 from kiosk.flow.states import CardSummary, Done, Idle, NewPin, OutOfService
 from protocol import telemetry as tm
+from tests.harness.small_disk import fill
 from tests.harness.waiting import wait_for
 from tests.kiosk.test_controller import NEW_PIN, READER, FakeCard, FakeService
 from tests.kiosk.test_telemetry import make_telemetry, report
@@ -172,31 +170,6 @@ def test_a_locked_outbox_never_stops_the_kiosk_and_the_loss_is_reported(kiosk, f
     live = [e for e in fleet.events("kiosk-a") if e.kind == "error" and "locked" in e.detail]
     assert live, "the fleet was told at once, while the outbox was locked"
     assert telemetry.sample().counters.events_lost == telemetry.tally.events_lost >= 5
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    mount_point = tmp_path / "small-disk"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.fail(f"cannot mount a tmpfs for the full-disk test (needs root): {mounted.stderr}")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
-
-
-def fill(disk: Path) -> Path:
-    """Take every free byte of the disk with one file."""
-    filler = disk / "filler"
-    with filler.open("wb", buffering=0) as handle, contextlib.suppress(OSError):
-        while True:
-            handle.write(b"\0" * 4096)  # until ENOSPC: the disk is full, which is the point
-    return filler
 
 
 def test_a_full_disk_never_stops_the_kiosk_and_the_loss_is_reported(
