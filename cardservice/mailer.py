@@ -1,14 +1,15 @@
 """Sends the holder's e-mails from the outbox: once each, with retries, over STARTTLS when offered.
 
 The messages were queued by :mod:`cardservice.notices` in the same transaction as the
-outcome they tell of. This worker hands each to the SMTP server and records that it
-did in one step: the message's row is updated (and so locked) before the closing dot
-of DATA is sent and committed as soon as the server's "250" is read, so several
-instances never both deliver it, and a crash before the dot leaves it unsent (the
-server discards a message without its dot). Only a crash in the instant between the
-server's "250" and our commit sends it again, with the same Message-ID and Date: at
-least once, and a repeat is the same message, which mail systems show once. A
-message the server refused is tried again after ``retry_interval``.
+outcome they tell of. This worker first claims a message (a lease of a few SMTP
+timeouts written into its row, so several instances never send it at once), then
+hands it to the SMTP server and records that the server took it as soon as its "250"
+is read. No database lock is held while the SMTP server answers: a slow mail server
+must never hold up the kiosks' unlocks. A message the server refused, or that could
+not be sent before its closing dot, is tried again after ``retry_interval``; a crash
+or a lost connection after the dot leaves it unknown whether the server took it, so
+it is sent again when the lease lapses, with the same Message-ID and Date: at least
+once, and a repeat is the same message, which mail systems show once.
 
 TLS: when the server offers STARTTLS it is used, with the server's certificate checked
 (against ``ca_file``, else the system's CAs); a failed check leaves the message in the
@@ -146,6 +147,11 @@ class Mailer:
         try:
             for mail in due:
                 self._send_one(smtp, mail)
+        except (OSError, smtplib.SMTPException) as error:
+            log.warning(
+                "SMTP conversation with %s:%d broke off: %s", self.smtp.host, self.smtp.port, error
+            )
+            return False
         finally:
             try:
                 smtp.quit()
@@ -154,30 +160,48 @@ class Mailer:
         with self.store.reading() as records:
             return not records.due_mail(self.clock())
 
-    def _send_one(self, smtp: smtplib.SMTP, mail: Mail) -> None:
-        """Send one message; record it as sent in the same breath as the server takes it.
+    def lease(self) -> float:
+        """Seconds a claim on a message lasts: the whole conversation, with room to spare."""
+        return 2 * self.smtp.timeout + 5
 
-        The envelope and the content go first; then, holding the row (PostgreSQL) or
-        the write lock (SQLite), the closing dot, the server's reply, and the commit.
-        Another worker that sent the message meanwhile makes us drop the connection
-        before the dot, so the server discards our copy.
+    def _send_one(self, smtp: smtplib.SMTP, mail: Mail) -> None:
+        """Claim one message, send it, and record that the server took it.
+
+        The closing dot goes only while the claim still has an SMTP timeout to run, so
+        the claim cannot lapse (and another worker take the message) before the reply.
         """
+        now = self.clock()
+        claimed_until = now + self.lease()
+        with self.store.transaction() as records:
+            if not records.claim_mail(mail.id, now, claimed_until):
+                return  # another worker has it, or sent it meanwhile
         content = _dot_quoted(build_message(mail, self.smtp.sender).as_bytes(policy=policy.SMTP))
         try:
             _expect(smtp.mail(email.utils.parseaddr(self.smtp.sender)[1]), 250)
             _expect(smtp.rcpt(mail.recipient), 250, 251)
             _expect(smtp.docmd("DATA"), 354)
             smtp.send(content)
-            with self.store.transaction() as records:
-                if not records.mail_sent(mail.id, self.clock()):
-                    smtp.close()
-                    raise OSError("another worker sent this message meanwhile")
-                smtp.send(b".\r\n")
-                _expect(smtp.getreply(), 250)
-        except smtplib.SMTPResponseException as error:
+            if self.clock() + self.smtp.timeout + 1 > claimed_until:
+                raise OSError("the message took too long to send; it is tried again later")
+        except (OSError, smtplib.SMTPException) as error:
+            # Not sent: the server discards a message without its closing dot.
             with self.store.transaction() as records:
                 records.mail_failed(mail.id, str(error), self.clock() + self.retry_interval)
-            smtp.rset()
+            if isinstance(error, smtplib.SMTPResponseException):
+                smtp.rset()
+                return
+            raise
+        smtp.send(b".\r\n")
+        # A connection lost here leaves it unknown whether the server took the message:
+        # it stays claimed, and is sent again when the claim lapses.
+        reply = smtp.getreply()
+        with self.store.transaction() as records:
+            if reply[0] == 250:
+                records.mail_sent(mail.id, self.clock())
+            else:
+                records.mail_failed(
+                    mail.id, f"{reply[0]} {reply[1]!r}", self.clock() + self.retry_interval
+                )
 
 
 def _expect(reply: tuple[int, bytes], *codes: int) -> None:

@@ -345,6 +345,18 @@ class Records:
         )
         return [Mail(**row._asdict()) for row in self.db.execute(query)]
 
+    def claim_mail(self, mail_id: int, now: float, until: float) -> bool:
+        """Take a due message for sending until ``until``; whether no other worker holds it.
+
+        The claim is a lease in ``next_attempt``: it keeps other workers off the message
+        while it is sent, with no lock held, and lapses by itself if this worker dies.
+        """
+        due = mail_outbox.c.next_attempt.is_(None) | (mail_outbox.c.next_attempt < now)
+        query = update(mail_outbox).where(
+            mail_outbox.c.id == mail_id, mail_outbox.c.sent_at.is_(None), due
+        )
+        return self.db.execute(query.values(next_attempt=until)).rowcount == 1
+
     def mail_sent(self, mail_id: int, at: float) -> bool:
         """Record that the SMTP server takes the message; whether nobody had recorded it before."""
         query = update(mail_outbox).where(
