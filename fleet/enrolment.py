@@ -18,7 +18,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import Connection, RowMapping, select, update
+from sqlalchemy import Connection, RowMapping, select, text, update
 
 from fleet import schema
 from fleet.device_ca import CsrInvalid, DeviceCa, checked_request, common_name
@@ -264,6 +264,7 @@ class Enrolment:
         except CsrInvalid as error:
             raise Refused(en.EnrolProblem.CSR_INVALID, str(error)) from None
         with self.store.transaction() as db:
+            _hold_kiosk(db, kiosk_id)
             self._not_revoked(db, peer)
             certificate = self._issue(db, csr, kiosk_id, now)
         return en.RenewResponse(certificate=_pem(certificate), device_ca=self.ca.pem)
@@ -272,6 +273,7 @@ class Enrolment:
         """Revoke the caller's certificates (every unrevoked one of its kiosk id)."""
         kiosk_id = self._caller(peer)
         with self.store.transaction() as db:
+            _hold_kiosk(db, kiosk_id)
             self._not_revoked(db, peer)
             self._revoke(db, kiosk_id, now, "decommissioned by the kiosk")
         return en.DecommissionResponse(revoked=True)
@@ -279,6 +281,7 @@ class Enrolment:
     def revoke_kiosk(self, kiosk_id: str, now: float, by: str) -> int:
         """Revoke every unrevoked certificate of ``kiosk_id``; how many there were."""
         with self.store.transaction() as db:
+            _hold_kiosk(db, kiosk_id)
             return self._revoke(db, kiosk_id, now, by)
 
     def crl(self, now: float) -> str:
@@ -298,6 +301,7 @@ class Enrolment:
     def _issue(
         self, db: Connection, csr: x509.CertificateSigningRequest, kiosk_id: str, now: float
     ) -> x509.Certificate:
+        _hold_kiosk(db, kiosk_id)
         certificate = self.ca.sign(csr, _moment(now))
         db.execute(
             schema.device_certificates.insert().values(
@@ -328,13 +332,8 @@ class Enrolment:
     def _not_revoked(self, db: Connection, peer: x509.Certificate) -> None:
         c = schema.device_certificates
         serial = format(peer.serial_number, "x")
-        # FOR UPDATE (PostgreSQL): a renewal arriving while a revocation of this kiosk is
-        # under way waits for it and then sees it (SQLite takes its writer lock at BEGIN).
-        # A revocation that starts while a renewal holds this lock still misses the new
-        # certificate on PostgreSQL: revoke again, or restart the renewal (known, left).
-        row = db.execute(
-            select(c.c.revoked_at).where(c.c.serial == serial).with_for_update()
-        ).first()
+        # Called under _hold_kiosk: a revocation of this kiosk under way has committed.
+        row = db.execute(select(c.c.revoked_at).where(c.c.serial == serial)).first()
         if row is None:
             raise Refused(
                 en.EnrolProblem.CERTIFICATE_REVOKED, "the fleet has no record of this certificate"
@@ -353,3 +352,19 @@ class Enrolment:
             .values(revoked_at=now, revoked_by=by)
         )
         return int(done.rowcount)
+
+
+def _hold_kiosk(db: Connection, kiosk_id: str) -> None:
+    """Take turns with every other issue or revocation for ``kiosk_id`` until this commits.
+
+    Why: on PostgreSQL (read committed) a revocation's UPDATE does not see a certificate
+    that a renewal inserted but has not committed yet, so without turns a kiosk revoked
+    during its renewal would keep the new certificate. The transaction-scoped advisory
+    lock makes the later of the two wait for the earlier and then see what it did.
+    SQLite needs nothing: a writing transaction holds the whole database from BEGIN.
+    """
+    if db.dialect.name == "postgresql":
+        db.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"fleet-device-certificates:{kiosk_id}"},
+        )

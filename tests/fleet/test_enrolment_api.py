@@ -18,6 +18,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from protocol import enrolment as en
 from provisioning.keystore import FileKeyStore
 from tests.harness.enrol_fleet import SITE, EnrolFleet, site_settings
+from tests.harness.waiting import wait_for
 
 KIOSK = "kiosk-entre-b"
 
@@ -216,3 +217,54 @@ def test_renewal_decommissioning_and_the_crl(fleet, tmp_path):
     assert crl.is_signature_valid(fleet.ca.certificate.public_key())
     old = x509.load_pem_x509_certificate(cert_file.read_bytes())
     assert {r.serial_number for r in crl} == {old.serial_number, fresh.serial_number}
+
+
+def test_a_revocation_during_a_renewal_revokes_the_renewed_certificate_too(
+    fleet, tmp_path, monkeypatch
+):
+    store = keystore(tmp_path)
+    answer = post(fleet, en.ENROL_PATH, enrol_body(fleet.token(), store))
+    cert_file = tmp_path / "device.pem"
+    cert_file.write_text(answer.json()["certificate"])
+    identity = (str(cert_file), str(store.path))
+
+    # The renewal stops inside its transaction, just before signing.
+    signing, go_on = threading.Event(), threading.Event()
+    sign = type(fleet.ca).sign
+
+    def held_sign(ca, *args, **kwargs):
+        signing.set()
+        go_on.wait(30)
+        return sign(ca, *args, **kwargs)
+
+    monkeypatch.setattr(type(fleet.ca), "sign", held_sign)
+    renewed: list = []
+    renewal = threading.Thread(
+        target=lambda: renewed.append(
+            post(fleet, en.RENEW_PATH, {"csr": store.certificate_request(KIOSK)}, identity)
+        )
+    )
+    renewal.start()
+    assert signing.wait(10), "the renewal never reached signing"
+    revocation = threading.Thread(
+        target=fleet.enrolment.revoke_kiosk, args=(KIOSK, time.time(), "operator")
+    )
+    revocation.start()
+    if fleet.store.engine.dialect.name == "postgresql":
+        # The revocation is inside the database, waiting for the renewal.
+        def revocation_waits() -> bool:
+            with fleet.store.engine.connect() as connection:
+                waiting = connection.exec_driver_sql(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                ).scalar()
+            return bool(waiting)
+
+        wait_for(revocation_waits, timeout=10, what="the revocation to wait for the renewal")
+    go_on.set()
+    renewal.join(30)
+    revocation.join(30)
+    assert renewed and renewed[0].status_code == 201, renewed
+    fresh = x509.load_pem_x509_certificate(renewed[0].json()["certificate"].encode())
+    crl = x509.load_pem_x509_crl(fleet.enrolment.crl(time.time()).encode())
+    assert crl.get_revoked_certificate_by_serial_number(fresh.serial_number) is not None
