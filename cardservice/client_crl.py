@@ -7,6 +7,8 @@ valid CRLs (each signed by a CA of ``--client-ca``), new TLS handshakes verify a
 it (OpenSSL's leaf CRL check) and open connections of revoked certificates are
 dropped. So a revoked kiosk is refused within that interval of the file's change.
 A file that cannot be read or does not verify is logged and the previous CRL stays.
+A CRL in use that comes close to its next update, or passes it, is told in the log
+(:func:`staleness`) when that starts and every hour while it lasts.
 """
 
 from __future__ import annotations
@@ -32,12 +34,17 @@ class CrlError(OSError):
     """The CRL file cannot be used (the message says why)."""
 
 
+#: Seconds between reminders while the CRL in use is close to or past its next update.
+REMIND_EVERY = 3600.0
+
+
 @dataclass(frozen=True)
 class LoadedCrl:
-    """The revoked serial numbers, and the file's signature when read."""
+    """The revoked serial numbers, the file's signature when read, and when it goes out of date."""
 
     revoked: frozenset[int]
     seen: tuple[int, int, int]
+    next_update: dt.datetime | None = None
 
 
 def _seen(path: Path) -> tuple[int, int, int]:
@@ -63,6 +70,7 @@ def load(path: Path, client_ca: Path, now: dt.datetime | None = None) -> LoadedC
     if not blocks:
         raise CrlError(f"{path} holds no PEM CRL")
     revoked: set[int] = set()
+    next_updates: list[dt.datetime] = []
     for block in blocks:
         try:
             crl = x509.load_pem_x509_crl(block)
@@ -79,8 +87,52 @@ def load(path: Path, client_ca: Path, now: dt.datetime | None = None) -> LoadedC
             )
         if expires is not None and expires - now < STALE_WARNING:
             log.warning("%s: the CRL is out of date at %s UTC: refresh the file", path, expires)
+        if expires is not None:
+            next_updates.append(expires)
         revoked.update(entry.serial_number for entry in crl)
-    return LoadedCrl(frozenset(revoked), seen)
+    return LoadedCrl(frozenset(revoked), seen, min(next_updates, default=None))
+
+
+def staleness(loaded: LoadedCrl, now: dt.datetime) -> tuple[int, str] | None:
+    """What the operator must hear about the CRL in use (log level, words); None while fresh.
+
+    Why: the CRL in use goes out of date while the file stays the same, and from that
+    moment OpenSSL refuses every kiosk, so unlocks stop; the service says so beforehand
+    and while it lasts, as loading a file only says it once.
+    """
+    expires = loaded.next_update
+    if expires is None:
+        return None
+    if expires <= now:
+        return logging.ERROR, (
+            f"the kiosks' CRL in use is out of date since {expires:%Y-%m-%d %H:%M} UTC: every"
+            " kiosk is refused until the file is refreshed (kiosk-fleet crl --out)"
+        )
+    if expires - now < STALE_WARNING:
+        return logging.WARNING, (
+            f"the kiosks' CRL in use is out of date at {expires:%Y-%m-%d %H:%M} UTC, when every"
+            " kiosk will be refused: refresh the file (kiosk-fleet crl --out)"
+        )
+    return None
+
+
+class Reminder:
+    """Says a message when it is new, and again every ``every`` seconds while it lasts."""
+
+    def __init__(self, every: float = REMIND_EVERY) -> None:
+        self.every = every
+        self._said: str | None = None
+        self._at = 0.0
+
+    def due(self, message: str | None, clock: float) -> bool:
+        """Whether to say ``message`` now (``clock``: a monotonic time in seconds)."""
+        if message is None:
+            self._said = None
+            return False
+        if message != self._said or clock - self._at >= self.every:
+            self._said, self._at = message, clock
+            return True
+        return False
 
 
 def changed(path: Path, loaded: LoadedCrl) -> bool:

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import socket
 import ssl
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +33,14 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from cardservice.answers import Answer
-from cardservice.client_crl import CHECK_INTERVAL, CrlError, LoadedCrl, changed
+from cardservice.client_crl import (
+    CHECK_INTERVAL,
+    CrlError,
+    LoadedCrl,
+    Reminder,
+    changed,
+    staleness,
+)
 from cardservice.client_crl import load as load_crl
 from cardservice.http_app import ServerLimits, build_app, problem_response
 from cardservice.problems import Problem
@@ -296,10 +305,15 @@ class CardServiceServer:
 
     async def _watch_crl(self, crl: CrlSettings) -> None:
         """Look at the CRL file every interval; use a changed one that verifies."""
+        reminder = Reminder()
         while True:
             await asyncio.sleep(crl.interval)
             assert self.loaded_crl is not None
             assert self.guarded is not None
+            alarm = staleness(self.loaded_crl, dt.datetime.now(dt.UTC))
+            if reminder.due(alarm and alarm[1], time.monotonic()):
+                assert alarm is not None
+                log.log(alarm[0], "%s", alarm[1])
             if not changed(crl.client_crl, self.loaded_crl):
                 continue
             try:

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from cardservice.client_crl import CrlError, load
+from cardservice.client_crl import CrlError, Reminder, load
 from cardservice.service import ServiceConfig
 from fleet.device_ca import CRL_DAYS, DeviceCa
 from tests.harness.cardservice import CardServiceHarness
@@ -128,3 +128,51 @@ def test_a_crl_past_its_next_update_is_refused_and_one_close_to_it_warned(
     with caplog.at_level(logging.WARNING, logger="cardservice.client_crl"):
         load(crl, client_ca, now=later + CRL_DAYS_LEFT_ONE)
     assert "the CRL is out of date at" in caplog.text
+
+
+def test_a_crl_in_use_going_out_of_date_is_told_and_a_fresh_file_ends_it(
+    tmp_path, dev_pki, smtp_sink, device_ca, caplog
+):
+    """The file stays the same while its CRL runs out: the log says so, and what it means."""
+    caplog.set_level(logging.INFO, logger="cardservice.http_server")
+    crl = tmp_path / "kiosks.crl"
+    runs_out = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=6)
+    crl.write_text(device_ca.crl([], runs_out - dt.timedelta(days=CRL_DAYS), 1))
+    _, kiosk = issue(device_ca, tmp_path, "kiosk-a")
+    service = CardServiceHarness(
+        tmp_path / "cs",
+        dev_pki,
+        smtp_sink,
+        ServiceConfig(),
+        client_ca=tmp_path / "ca" / "device-ca.pem",
+        client_crl=crl,
+        crl_interval=0.2,
+    )
+    try:
+        assert "when every kiosk will be refused" in caplog.text or (
+            "the CRL is out of date at" in caplog.text
+        )
+        wait_for(
+            lambda: "every kiosk is refused until the file is refreshed" in caplog.text,
+            timeout=30,
+            what="the service to say the CRL in use ran out",
+        )
+        assert not health(requests.Session(), service.url, dev_pki.service_ca, kiosk)
+
+        replace(crl, device_ca.crl([], dt.datetime.now(dt.UTC), 2))
+        wait_for(
+            lambda: health(requests.Session(), service.url, dev_pki.service_ca, kiosk),
+            what="the kiosk to be served again with the fresh CRL",
+        )
+    finally:
+        service.stop()
+
+
+def test_the_reminder_says_a_message_when_new_and_hourly_while_it_lasts():
+    reminder = Reminder(every=3600)
+    assert reminder.due("out of date at 10:00", 0.0)
+    assert not reminder.due("out of date at 10:00", 60.0)
+    assert reminder.due("out of date since 10:00", 120.0)  # worse: said at once
+    assert reminder.due("out of date since 10:00", 120.0 + 3600)
+    assert not reminder.due(None, 4000.0)  # a fresh file ends it
+    assert reminder.due("out of date at 11:00", 4001.0)
