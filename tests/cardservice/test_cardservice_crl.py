@@ -59,6 +59,19 @@ def health(session: requests.Session, url: str, ca, cert) -> bool:
     return answer.status_code == 200
 
 
+def crl_service(tmp_path, dev_pki, smtp_sink, crl) -> CardServiceHarness:
+    """The card service for the device CA's kiosks, looking at ``crl`` every 0.2 s."""
+    return CardServiceHarness(
+        tmp_path / "cs",
+        dev_pki,
+        smtp_sink,
+        ServiceConfig(),
+        client_ca=tmp_path / "ca" / "device-ca.pem",
+        client_crl=crl,
+        crl_interval=0.2,
+    )
+
+
 @pytest.fixture
 def device_ca(tmp_path):
     ca = DeviceCa.create("Test device CA", dt.datetime.now(dt.UTC))
@@ -75,15 +88,7 @@ def test_a_revoked_kiosk_is_refused_and_its_open_connection_dropped(
     crl.write_text(device_ca.crl([], now, 1))
     revoked_cert, revoked = issue(device_ca, tmp_path, "kiosk-revoked")
     _, kept = issue(device_ca, tmp_path, "kiosk-kept")
-    service = CardServiceHarness(
-        tmp_path / "cs",
-        dev_pki,
-        smtp_sink,
-        ServiceConfig(),
-        client_ca=tmp_path / "ca" / "device-ca.pem",
-        client_crl=crl,
-        crl_interval=0.2,
-    )
+    service = crl_service(tmp_path, dev_pki, smtp_sink, crl)
     try:
         open_session = requests.Session()
         assert health(open_session, service.url, dev_pki.service_ca, revoked)
@@ -139,15 +144,7 @@ def test_a_crl_in_use_going_out_of_date_is_told_and_a_fresh_file_ends_it(
     runs_out = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=6)
     crl.write_text(device_ca.crl([], runs_out - dt.timedelta(days=CRL_DAYS), 1))
     _, kiosk = issue(device_ca, tmp_path, "kiosk-a")
-    service = CardServiceHarness(
-        tmp_path / "cs",
-        dev_pki,
-        smtp_sink,
-        ServiceConfig(),
-        client_ca=tmp_path / "ca" / "device-ca.pem",
-        client_crl=crl,
-        crl_interval=0.2,
-    )
+    service = crl_service(tmp_path, dev_pki, smtp_sink, crl)
     try:
         assert "when every kiosk will be refused" in caplog.text or (
             "the CRL is out of date at" in caplog.text
