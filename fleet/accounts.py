@@ -28,8 +28,11 @@ USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MIN_PASSWORD = 12
 #: Seconds between writes of a session's last use (the idle limit is this much coarse).
 _TOUCH_EVERY = 15.0
-#: Wrong passwords for one user name within the window before sign-ins for it pause.
+#: Wrong passwords for one user name within the window before sign-ins for it pause
+#: (from browsers the user has not signed in from; each such browser counts its own).
 MAX_FAILURES, FAILURE_WINDOW = 10, 15 * 60.0
+#: Seconds a browser stays known for a user after signing in there (its device cookie).
+DEVICE_LIFETIME = 180 * 86400.0
 _hasher = PasswordHasher()
 #: Verified against when the user does not exist, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
@@ -108,7 +111,7 @@ class Accounts:
             ).rowcount
             if not changed:
                 raise AccountError(f"there is no user {name!r}")
-            db.execute(delete(schema.sessions).where(schema.sessions.c.user_name == name))
+            self._forget_user(db, name)
             self._audit(db, now, None, "password-set", detail=name)
 
     def set_role(self, name: str, role: Role, now: float) -> None:
@@ -126,8 +129,14 @@ class Accounts:
         with self.store.transaction() as db:
             if not db.execute(delete(schema.users).where(schema.users.c.name == name)).rowcount:
                 raise AccountError(f"there is no user {name!r}")
-            db.execute(delete(schema.sessions).where(schema.sessions.c.user_name == name))
+            self._forget_user(db, name)
             self._audit(db, now, None, "user-removed", detail=name)
+
+    @staticmethod
+    def _forget_user(db, name: str) -> None:  # noqa: ANN001
+        """End the user's sessions and forget the browsers they signed in from."""
+        db.execute(delete(schema.sessions).where(schema.sessions.c.user_name == name))
+        db.execute(delete(schema.trusted_devices).where(schema.trusted_devices.c.user_name == name))
 
     def users(self) -> list[tuple[str, Role]]:
         """Every user and role, by name."""
@@ -137,20 +146,32 @@ class Accounts:
 
     # -- sign-in -------------------------------------------------------------------------
 
-    def sign_in(self, name: str, password: str, now: float) -> str | None:
+    def sign_in(
+        self, name: str, password: str, now: float, device: str | None = None
+    ) -> str | None:
         """A new session's token, or ``None`` (the same for a wrong name or password).
 
         After :data:`MAX_FAILURES` wrong tries for one name within :data:`FAILURE_WINDOW`
         seconds, that name cannot sign in until the window has moved on (guessing is
-        slowed to a crawl; the refusals are in the audit).
+        slowed to a crawl; the refusals are in the audit). That pause is for browsers
+        the user has not signed in from: one holding the user's device cookie
+        (``device``, from :meth:`trust_device`) counts its own wrong tries, so someone
+        guessing elsewhere cannot keep facility IT out of the dashboard (OWASP's device
+        cookies).
         """
         t = schema.audit
         with self.store.reading() as db:
             row = db.execute(select(schema.users).where(schema.users.c.name == name)).first()
+            known = device is not None and self._known_device(db, name, device, now)
+            refused, about = (
+                ("sign-in-refused-device", f"{name[:64]} {_digest(device)[:12]}")
+                if known and device is not None
+                else ("sign-in-refused", name[:64])
+            )
             failures = db.execute(
                 select(func.count())
                 .select_from(t)
-                .where(t.c.action == "sign-in-refused", t.c.detail == name[:64])
+                .where(t.c.action == refused, t.c.detail == about)
                 .where(t.c.at > now - FAILURE_WINDOW)
             ).scalar_one()
         if failures >= MAX_FAILURES:
@@ -162,7 +183,7 @@ class Accounts:
             row = None
         with self.store.transaction() as db:
             if row is None:
-                self._audit(db, now, None, "sign-in-refused", detail=name[:64])
+                self._audit(db, now, None, refused, detail=about)
                 return None
             if _hasher.check_needs_rehash(row.password_hash):
                 db.execute(
@@ -182,6 +203,31 @@ class Accounts:
             )
             self._audit(db, now, name, "signed-in")
         return token
+
+    def trust_device(self, name: str, device: str | None, now: float) -> str:
+        """The device cookie for a browser ``name`` just signed in from (kept if it has one)."""
+        with self.store.transaction() as db:
+            if device is not None and self._known_device(db, name, device, now):
+                return device
+            fresh = secrets.token_urlsafe(32)
+            db.execute(
+                schema.trusted_devices.insert().values(
+                    token_hash=_digest(fresh), user_name=name, created=now
+                )
+            )
+            return fresh
+
+    @staticmethod
+    def _known_device(db, name: str, device: str, now: float) -> bool:  # noqa: ANN001
+        d = schema.trusted_devices
+        found = db.execute(
+            select(d.c.token_hash).where(
+                d.c.token_hash == _digest(device),
+                d.c.user_name == name,
+                d.c.created > now - DEVICE_LIFETIME,
+            )
+        ).first()
+        return found is not None
 
     def session(self, token: str, now: float) -> SignedIn | None:
         """The session a cookie names, if it has not expired (and it is used now)."""
@@ -212,9 +258,10 @@ class Accounts:
             )
 
     def forget_expired(self, now: float) -> int:
-        """Delete sessions past either limit."""
-        s = schema.sessions
+        """Delete sessions past either limit (and browsers not signed in from for too long)."""
+        s, d = schema.sessions, schema.trusted_devices
         with self.store.transaction() as db:
+            db.execute(delete(d).where(d.c.created <= now - DEVICE_LIFETIME))
             return int(
                 db.execute(
                     delete(s).where(

@@ -170,6 +170,17 @@ sessions = Table(
     Index("sessions_user", "user_name"),
 )
 
+#: Browsers a user has signed in from (the device cookie's SHA-256): guessing elsewhere
+#: does not pause sign-ins from them.
+trusted_devices = Table(
+    "trusted_devices",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_name", String(64), nullable=False),
+    Column("created", Float, nullable=False),
+    Index("trusted_devices_user", "user_name"),
+)
+
 #: Who did what: sign-ins, commands (and when the kiosk said it was done), user changes.
 audit = Table(
     "audit",

@@ -15,11 +15,13 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
-from fleet.accounts import Role, SignedIn
+from fleet.accounts import DEVICE_LIFETIME, Role, SignedIn
 from fleet.web.context import context_of
 from fleet.web.pages import login_page
 
 COOKIE = "fleet_session"
+#: Marks a browser the user signed in from: guessing elsewhere does not pause it.
+DEVICE_COOKIE = "fleet_device"
 USER = web.RequestKey("user", SignedIn)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -115,19 +117,26 @@ async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     name, password = str(form.get("name", ""))[:64], str(form.get("password", ""))[:1024]
     target = _local(str(form.get("next", "/")))
-    token = await context.run(context.accounts.sign_in, name, password, context.clock())
+    device = request.cookies.get(DEVICE_COOKIE, "")[:128] or None
+    accounts = context.accounts
+    token = await context.run(accounts.sign_in, name, password, context.clock(), device)
     if token is None:
         raise web.HTTPSeeOther(f"/login?failed=1&next={quote(target, safe='')}")
+    device = await context.run(accounts.trust_device, name, device, context.clock())
     response = web.HTTPSeeOther(target)
-    response.set_cookie(
-        COOKIE,
-        token,
-        httponly=True,
-        samesite="Strict",
-        secure=context.secure_cookies,
-        path="/",
-        max_age=int(context.accounts.limits.lifetime),
-    )
+    for cookie, value, lifetime in (
+        (COOKIE, token, accounts.limits.lifetime),
+        (DEVICE_COOKIE, device, DEVICE_LIFETIME),
+    ):
+        response.set_cookie(
+            cookie,
+            value,
+            httponly=True,
+            samesite="Strict",
+            secure=context.secure_cookies,
+            path="/",
+            max_age=int(lifetime),
+        )
     raise response
 
 

@@ -79,3 +79,29 @@ def test_guessing_a_password_pauses_that_user_name(accounts):
         assert accounts.sign_in("anna.it", "not her password", moment) is None
     assert accounts.sign_in("anna.it", PASSWORD, 20) is None  # even the right one, for now
     assert accounts.sign_in("anna.it", PASSWORD, 20 + FAILURE_WINDOW) is not None
+
+
+def test_guessing_elsewhere_does_not_keep_a_user_out_of_her_own_browser(accounts):
+    device = accounts.trust_device("anna.it", None, 0)  # she signed in here before
+    for moment in range(MAX_FAILURES):  # someone else guesses, from anywhere
+        assert accounts.sign_in("anna.it", "not her password", moment + 1) is None
+    assert accounts.sign_in("anna.it", PASSWORD, 20) is None  # paused for unknown browsers
+    assert accounts.sign_in("anna.it", PASSWORD, 20, device) is not None  # not in hers
+    assert accounts.trust_device("anna.it", device, 21) == device  # her browser stays known
+
+
+def test_guessing_in_a_known_browser_pauses_that_browser_and_no_other(accounts):
+    accounts.add_user("bo.it", Role.VIEWER, PASSWORD, 0)
+    stolen = accounts.trust_device("anna.it", None, 0)
+    other = accounts.trust_device("anna.it", None, 0)
+    for moment in range(MAX_FAILURES):
+        assert accounts.sign_in("anna.it", "not her password", moment + 1, stolen) is None
+    assert accounts.sign_in("anna.it", PASSWORD, 20, stolen) is None
+    assert accounts.sign_in("anna.it", PASSWORD, 20, other) is not None
+    assert accounts.sign_in("anna.it", PASSWORD, 20) is not None  # unknown browsers: no tries
+    # Anna's device cookie is nothing to another user, and a new password forgets it.
+    for moment in range(MAX_FAILURES):
+        accounts.sign_in("bo.it", "not his password", moment + 1)
+    assert accounts.sign_in("bo.it", PASSWORD, 20, other) is None
+    accounts.set_password("anna.it", "another long password", 30)
+    assert accounts.trust_device("anna.it", other, 31) != other

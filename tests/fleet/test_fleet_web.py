@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from fleet import views
-from fleet.accounts import Role, SessionLimits
+from fleet.accounts import MAX_FAILURES, Role, SessionLimits
 from protocol import telemetry as tm
 from tests.fleet.conftest import start_fleet
 from tests.harness.waiting import wait_for
@@ -67,8 +67,9 @@ def test_sign_in_sets_a_strict_cookie_and_refuses_wrong_passwords(fleet):
         allow_redirects=False,
     )
     assert answer.headers["Location"] == "/"  # never sent off-site
-    cookie = answer.headers["Set-Cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    cookies = answer.raw.headers.getlist("Set-Cookie")
+    assert {c.split("=")[0] for c in cookies} == {"fleet_session", "fleet_device"}
+    assert all("HttpOnly" in c and "SameSite=Strict" in c for c in cookies)
     page = requests.get(fleet.url + "/", cookies=answer.cookies)
     assert "script-src" not in page.headers["Content-Security-Policy"]  # default-src 'self'
     assert "default-src 'self'" in page.headers["Content-Security-Policy"]
@@ -155,3 +156,17 @@ def test_metrics_for_a_signed_in_user_or_a_bearer_token(fleet, store, fleet_brok
     answer = requests.get(fleet.url + "/metrics", headers={"Authorization": "Bearer scrape-token"})
     assert answer.ok and "fleet_events_stored_total" in answer.text
     assert tm.ROOT not in answer.text  # counts, not telemetry
+
+
+def test_someone_guessing_cannot_keep_facility_it_out_of_their_own_browser(fleet):
+    own_browser, _ = signed_in(fleet, "olle.op")  # signed in here before
+    own_browser.post(
+        fleet.url + "/logout", data={"csrf": own_browser.get(fleet.url + "/api/me").json()["csrf"]}
+    )
+    for _ in range(MAX_FAILURES):
+        guess = requests.post(fleet.url + "/login", data={"name": "olle.op", "password": "x" * 12})
+        assert guess.status_code == 401
+    elsewhere = requests.post(fleet.url + "/login", data={"name": "olle.op", "password": PASSWORD})
+    assert elsewhere.status_code == 401  # paused where Olle has not signed in before
+    again = own_browser.post(fleet.url + "/login", data={"name": "olle.op", "password": PASSWORD})
+    assert again.ok and own_browser.get(fleet.url + "/api/me").json()["user"] == "olle.op"
