@@ -9,27 +9,24 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import TYPE_CHECKING
 
 from cardservice import login_state as ls
 from cardservice.answers import Answer, Call, moment
 from cardservice.identity_provider import Collection, IdentityProviderError
 from cardservice.problems import Problem, parse_request
 from cardservice.records import Login, Records
+from cardservice.service_core import ServiceCore
 from protocol import cardservice_api as api
 from protocol.cardservice_values import HintCode, LoginStatusValue
 from protocol.problems import ProblemCode
 
-if TYPE_CHECKING:
-    from cardservice.service import CardService
-
 log = logging.getLogger(__name__)
 
 
-class LoginOperations:
+class LoginOperations(ServiceCore):
     """Start, poll and cancel logins (mixed into :class:`~cardservice.service.CardService`)."""
 
-    def start_login(self: CardService, call: Call, body: object, end_user_ip: str) -> Answer:
+    def start_login(self, call: Call, body: object, end_user_ip: str) -> Answer:
         """Start a Mobilt SITHS login for unlocking one card."""
         try:
             with self.store.reading() as records:
@@ -99,13 +96,13 @@ class LoginOperations:
             self._cancel_at_provider(order_ref)
         return answer
 
-    def _cancel_at_provider(self: CardService, idp_order_ref: str) -> None:
+    def _cancel_at_provider(self, idp_order_ref: str) -> None:
         try:
             self.idp.cancel(idp_order_ref)
         except IdentityProviderError as error:  # it expires there by itself; ours is cancelled
             log.info("identity provider cancel of an order failed: %s", error)
 
-    def login_status(self: CardService, call: Call, order_ref: str) -> Answer:
+    def login_status(self, call: Call, order_ref: str) -> Answer:
         """Poll a login; a pending one asks the identity provider where it stands.
 
         Writes only when something changed (an expiry, the provider's news), so the
@@ -166,7 +163,7 @@ class LoginOperations:
             assert login is not None
         return self._login_status(login, new)
 
-    def cancel_login(self: CardService, call: Call, order_ref: str) -> Answer:
+    def cancel_login(self, call: Call, order_ref: str) -> Answer:
         """The kiosk gives up on a login (holder cancelled, card removed, timeout)."""
         cancelled: list[str] = []
 
@@ -193,7 +190,7 @@ class LoginOperations:
             self._cancel_at_provider(idp_order_ref)
         return answer
 
-    def _refresh(self: CardService, call: Call, order_ref: str) -> None:
+    def _refresh(self, call: Call, order_ref: str) -> None:
         """Bring a pending login up to date from the provider (quietly: the work then decides)."""
         with self.store.reading() as records:
             login = records.login(order_ref)

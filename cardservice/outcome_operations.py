@@ -7,23 +7,19 @@ is recorded as unknown after the configured time, audited and mailed too.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from cardservice.answers import Answer, Call
 from cardservice.outcomes import Step, next_step
 from cardservice.problems import Problem, parse_request
 from cardservice.records import Records
+from cardservice.service_core import ServiceCore
 from protocol import cardservice_api as api
 from protocol.problems import ProblemCode
 
-if TYPE_CHECKING:
-    from cardservice.service import CardService
 
-
-class OutcomeOperations:
+class OutcomeOperations(ServiceCore):
     """Report and settle outcomes (mixed into :class:`~cardservice.service.CardService`)."""
 
-    def report_outcome(self: CardService, call: Call, unlock_id: str, body: object) -> Answer:
+    def report_outcome(self, call: Call, unlock_id: str, body: object) -> Answer:
         """Record what became of the card, and e-mail the holder (in the same transaction).
 
         Accepted even during maintenance: the unlock already happened on the card,
