@@ -16,7 +16,7 @@ provider's process, PostgreSQL (all its processes) and this process (the kiosks,
 phones and the SMTP sink), from /proc and getrusage.
 
 Run: .venv/bin/python bench/cardservice_load.py [seconds-per-run] [--kiosks 20 100]
-[--stores sqlite postgresql]
+[--stores sqlite postgresql] [--workers 32] [--instances 2]
 """
 
 from __future__ import annotations
@@ -112,12 +112,12 @@ def own_cpu() -> float:
 
 
 def cpu_meters(
-    service: ServiceProcess, provider: ProviderProcess, postgres: PrivatePostgres | None
+    services: list[ServiceProcess], provider: ProviderProcess, postgres: PrivatePostgres | None
 ) -> dict[str, Callable[[], float]]:
-    """Each part's CPU seconds so far, by name."""
-    assert service.process is not None
+    """Each part's CPU seconds so far, by name (the service: all its instances)."""
+    pids = [service.process.pid for service in services if service.process is not None]
     meters = {
-        "service": lambda: process_cpu(service.process.pid),
+        "service": lambda: sum(process_cpu(pid) for pid in pids),
         "provider": lambda: process_cpu(provider.process.pid),
         "load generator": own_cpu,
     }
@@ -202,20 +202,26 @@ def run(
     database: str | None,
     label: str,
     postgres: PrivatePostgres | None = None,
+    workers: int = 32,
+    instances: int = 1,
 ) -> None:
-    state = work / f"state-{label}-{kiosks}"
+    name = f"{label}-{kiosks}-{instances}"
+    state = work / f"state-{name}"
     state.mkdir(mode=0o700)
     pki = write_dev_pki(
-        work / f"pki-{label}-{kiosks}", [f"kiosk-{i}" for i in range(kiosks)] + ["kiosk-unknown"]
+        work / f"pki-{name}", [f"kiosk-{i}" for i in range(kiosks)] + ["kiosk-unknown"]
     )
     identities = register(state, database, kiosks)
     provider = ProviderProcess.start(pki, identities)
     smtp = SmtpSink().start()
-    extra = ["--workers", "32"] + (["--database", database] if database else [])
-    service = ServiceProcess(state, pki, provider.url, smtp.port, extra).start()
+    extra = ["--workers", str(workers)] + (["--database", database] if database else [])
+    services = [
+        ServiceProcess(state, pki, provider.url, smtp.port, extra).start() for _ in range(instances)
+    ]
     try:
-        meters = cpu_meters(service, provider, postgres)
-        threads = [Kiosk(i, service, provider.url, 0.0) for i in range(kiosks)]
+        meters = cpu_meters(services, provider, postgres)
+        # Kiosks are spread over the instances, as a balancer would spread their connections.
+        threads = [Kiosk(i, services[i % instances], provider.url, 0.0) for i in range(kiosks)]
         before = {name: meter() for name, meter in meters.items()}
         began = time.perf_counter()
         until = time.monotonic() + seconds
@@ -227,14 +233,16 @@ def run(
         elapsed = time.perf_counter() - began
         used = {name: meter() - before[name] for name, meter in meters.items()}
     finally:
-        service.stop()
+        for service in services:
+            service.stop()
         provider.stop()
         smtp.stop()
     times = sorted(t for thread in threads for t in thread.times)
     errors = sum(thread.errors for thread in threads)
     p95 = times[int(0.95 * (len(times) - 1))] if times else float("nan")
     print(
-        f"  {label:10s} {kiosks:3d} kiosks: {len(times) / elapsed:6.1f} unlocks/s,"
+        f"  {label + (f' x{instances}' if instances > 1 else ''):13s} {kiosks:3d} kiosks:"
+        f" {len(times) / elapsed:6.1f} unlocks/s,"
         f" p50 {statistics.median(times) * 1000:6.0f} ms, p95 {p95 * 1000:6.0f} ms"
         f"  ({len(times)} unlocks, {errors} failed, {elapsed:.1f} s)",
         flush=True,
@@ -250,7 +258,13 @@ def run(
     print(f"      machine's load average after the run: {load}", flush=True)
 
 
-def main(seconds: float, kiosk_counts: tuple[int, ...], stores: tuple[str, ...]) -> None:
+def main(
+    seconds: float,
+    kiosk_counts: tuple[int, ...],
+    stores: tuple[str, ...],
+    workers: int,
+    instances: int,
+) -> None:
     import logging
 
     logging.disable(logging.WARNING)
@@ -259,12 +273,14 @@ def main(seconds: float, kiosk_counts: tuple[int, ...], stores: tuple[str, ...])
         work = Path(folder)
         if "sqlite" in stores:
             for kiosks in kiosk_counts:
-                run(kiosks, seconds, work, None, "SQLite")
+                run(kiosks, seconds, work, None, "SQLite", workers=workers)
         if "postgresql" in stores:
             cluster = PrivatePostgres(Path(tempfile.mkdtemp(prefix="bench-postgres-"))).start()
             try:
                 for kiosks in kiosk_counts:
-                    run(kiosks, seconds, work, cluster.new_database(), "PostgreSQL", cluster)
+                    for count in sorted({1, instances}):
+                        database = cluster.new_database()
+                        run(kiosks, seconds, work, database, "PostgreSQL", cluster, workers, count)
             finally:
                 cluster.stop()
 
@@ -278,5 +294,18 @@ if __name__ == "__main__":
     parser.add_argument(
         "--stores", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite", "postgresql"]
     )
+    parser.add_argument("--workers", type=int, default=32, help="the service's --workers")
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=2,
+        help="PostgreSQL: also run this many `serve` instances on one database (default 2)",
+    )
     arguments = parser.parse_args()
-    main(arguments.seconds, tuple(arguments.kiosks), tuple(arguments.stores))
+    main(
+        arguments.seconds,
+        tuple(arguments.kiosks),
+        tuple(arguments.stores),
+        arguments.workers,
+        arguments.instances,
+    )
