@@ -18,6 +18,7 @@ outbox rather than sending it in clear. ``require_tls`` refuses servers without 
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
 import re
@@ -152,11 +153,13 @@ class Mailer:
                 "SMTP conversation with %s:%d broke off: %s", self.smtp.host, self.smtp.port, error
             )
             return False
-        finally:
-            try:
+        else:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
                 smtp.quit()
-            except (OSError, smtplib.SMTPException):
-                smtp.close()
+        finally:
+            # Broken off, perhaps inside DATA: a QUIT would be read as content and wait
+            # out the timeout; closing drops the message (no closing dot) at once.
+            smtp.close()
         with self.store.reading() as records:
             return not records.due_mail(self.clock())
 
@@ -186,7 +189,9 @@ class Mailer:
         except (OSError, smtplib.SMTPException) as error:
             # Not sent: the server discards a message without its closing dot.
             with self.store.transaction() as records:
-                records.mail_failed(mail.id, str(error), self.clock() + self.retry_interval)
+                records.mail_failed(
+                    mail.id, str(error), self.clock() + self.retry_interval, claimed_until
+                )
             if isinstance(error, smtplib.SMTPResponseException):
                 smtp.rset()
                 return
@@ -200,7 +205,10 @@ class Mailer:
                 records.mail_sent(mail.id, self.clock())
             else:
                 records.mail_failed(
-                    mail.id, f"{reply[0]} {reply[1]!r}", self.clock() + self.retry_interval
+                    mail.id,
+                    f"{reply[0]} {reply[1]!r}",
+                    self.clock() + self.retry_interval,
+                    claimed_until,
                 )
 
 
