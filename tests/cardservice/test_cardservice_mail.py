@@ -17,6 +17,7 @@ import pytest
 from cardservice.mailer import Mailer, SmtpSettings
 from cardservice.store import Store
 from tests.harness.smtp_sink import SmtpSink
+from tests.harness.waiting import wait_for
 
 HOLDER = "holder@example.org"
 
@@ -167,3 +168,29 @@ def test_a_worker_whose_claim_lapsed_leaves_the_next_workers_claim_alone(store, 
         held_sink.release.set()
         slow_sink.stop()
         third_sink.stop()
+
+
+def test_an_address_the_mail_server_cannot_be_given_stops_no_other_message(tmp_path, smtp_sink):
+    store = Store(tmp_path / "cardservice.sqlite3")
+    store.queue_mail(0.0, "<m1@example.org>", "åsa@exempel.se", "Ditt kort", "body")
+    store.queue_mail(0.0, "<m2@example.org>", HOLDER, "Ditt kort", "body")
+    smtp_sink.clear()
+    mailer = Mailer(store, settings(smtp_sink.port), poll_interval=0.05).start()
+    try:
+        assert [m["To"] for m in smtp_sink.wait_for(1)] == [HOLDER]
+
+        # The message to an address smtplib cannot send to is kept for a retry, not lost.
+        def only_the_failed_one_left() -> list:
+            unsent = store.unsent_mail()
+            return unsent if unsent and all(m.attempts for m in unsent) else []
+
+        (unsent,) = wait_for(only_the_failed_one_left, what="the other message recorded as sent")
+        assert unsent.recipient == "åsa@exempel.se"
+
+        # The worker goes on: a message queued later is sent.
+        store.queue_mail(0.0, "<m3@example.org>", HOLDER, "Ditt kort", "body")
+        mailer.wake()
+        assert [m["Message-ID"] for m in smtp_sink.wait_for(2)][1] == "<m3@example.org>"
+    finally:
+        mailer.stop()
+        store.close()
