@@ -40,11 +40,16 @@ REMIND_EVERY = 3600.0
 
 @dataclass(frozen=True)
 class LoadedCrl:
-    """The revoked serial numbers, the file's signature when read, and when it goes out of date."""
+    """The revoked serial numbers, the file's signature when read, and when it goes out of date.
+
+    ``next_update`` is the soonest of the file's CRLs, ``next_update_of`` the CA whose CRL
+    that is: when it passes, OpenSSL refuses that CA's kiosks (not another CA's).
+    """
 
     revoked: frozenset[int]
     seen: tuple[int, int, int]
     next_update: dt.datetime | None = None
+    next_update_of: str | None = None
 
 
 def _seen(path: Path) -> tuple[int, int, int]:
@@ -70,7 +75,7 @@ def load(path: Path, client_ca: Path, now: dt.datetime | None = None) -> LoadedC
     if not blocks:
         raise CrlError(f"{path} holds no PEM CRL")
     revoked: set[int] = set()
-    next_updates: list[dt.datetime] = []
+    next_updates: list[tuple[dt.datetime, str]] = []
     for block in blocks:
         try:
             crl = x509.load_pem_x509_crl(block)
@@ -88,9 +93,10 @@ def load(path: Path, client_ca: Path, now: dt.datetime | None = None) -> LoadedC
         if expires is not None and expires - now < STALE_WARNING:
             log.warning("%s: the CRL is out of date at %s UTC: refresh the file", path, expires)
         if expires is not None:
-            next_updates.append(expires)
+            next_updates.append((expires, crl.issuer.rfc4514_string()))
         revoked.update(entry.serial_number for entry in crl)
-    return LoadedCrl(frozenset(revoked), seen, min(next_updates, default=None))
+    soonest = min(next_updates, default=(None, None))
+    return LoadedCrl(frozenset(revoked), seen, *soonest)
 
 
 def staleness(loaded: LoadedCrl, now: dt.datetime) -> tuple[int, str] | None:
@@ -100,18 +106,18 @@ def staleness(loaded: LoadedCrl, now: dt.datetime) -> tuple[int, str] | None:
     moment OpenSSL refuses every kiosk, so unlocks stop; the service says so beforehand
     and while it lasts, as loading a file only says it once.
     """
-    expires = loaded.next_update
+    expires, ca = loaded.next_update, loaded.next_update_of
     if expires is None:
         return None
     if expires <= now:
         return logging.ERROR, (
-            f"the kiosks' CRL in use is out of date since {expires:%Y-%m-%d %H:%M} UTC: every"
-            " kiosk is refused until the file is refreshed (kiosk-fleet crl --out)"
+            f"the kiosks' CRL of {ca} in use is out of date since {expires:%Y-%m-%d %H:%M} UTC:"
+            f" every kiosk of {ca} is refused until the file is refreshed (kiosk-fleet crl --out)"
         )
     if expires - now < STALE_WARNING:
         return logging.WARNING, (
-            f"the kiosks' CRL in use is out of date at {expires:%Y-%m-%d %H:%M} UTC, when every"
-            " kiosk will be refused: refresh the file (kiosk-fleet crl --out)"
+            f"the kiosks' CRL of {ca} in use is out of date at {expires:%Y-%m-%d %H:%M} UTC,"
+            f" when every kiosk of {ca} will be refused: refresh the file (kiosk-fleet crl --out)"
         )
     return None
 

@@ -18,6 +18,7 @@ outbox rather than sending it in clear. ``require_tls`` refuses servers without 
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
 import re
@@ -112,6 +113,8 @@ class Mailer:
                 self.flush()
             except (SQLAlchemyError, OSError) as error:  # the worker outlives any one failure
                 log.warning("mail delivery: %s", error)
+            except Exception:  # even one not foreseen: a dead worker would send nothing more
+                log.exception("mail delivery failed unexpectedly; trying again")
             self._wake.wait(self.poll_interval)
             self._wake.clear()
 
@@ -152,11 +155,13 @@ class Mailer:
                 "SMTP conversation with %s:%d broke off: %s", self.smtp.host, self.smtp.port, error
             )
             return False
-        finally:
-            try:
+        else:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
                 smtp.quit()
-            except (OSError, smtplib.SMTPException):
-                smtp.close()
+        finally:
+            # Broken off, perhaps inside DATA: a QUIT would be read as content and wait
+            # out the timeout; closing drops the message (no closing dot) at once.
+            smtp.close()
         with self.store.reading() as records:
             return not records.due_mail(self.clock())
 
@@ -175,19 +180,24 @@ class Mailer:
         with self.store.transaction() as records:
             if not records.claim_mail(mail.id, now, claimed_until):
                 return  # another worker has it, or sent it meanwhile
-        content = _dot_quoted(build_message(mail, self.smtp.sender).as_bytes(policy=policy.SMTP))
         try:
+            message = build_message(mail, self.smtp.sender)
+            content = _dot_quoted(message.as_bytes(policy=policy.SMTP))
             _expect(smtp.mail(email.utils.parseaddr(self.smtp.sender)[1]), 250)
             _expect(smtp.rcpt(mail.recipient), 250, 251)
             _expect(smtp.docmd("DATA"), 354)
             smtp.send(content)
             if self.clock() + self.smtp.timeout + 1 > claimed_until:
                 raise OSError("the message took too long to send; it is tried again later")
-        except (OSError, smtplib.SMTPException) as error:
-            # Not sent: the server discards a message without its closing dot.
+        except (OSError, smtplib.SMTPException, ValueError) as error:
+            # Not sent: the server discards a message without its closing dot. A
+            # ValueError is an address or header smtplib cannot put on the wire (not
+            # ASCII, a line break): that message waits, the others go.
             with self.store.transaction() as records:
-                records.mail_failed(mail.id, str(error), self.clock() + self.retry_interval)
-            if isinstance(error, smtplib.SMTPResponseException):
+                records.mail_failed(
+                    mail.id, str(error), self.clock() + self.retry_interval, claimed_until
+                )
+            if isinstance(error, (smtplib.SMTPResponseException, ValueError)):
                 smtp.rset()
                 return
             raise
@@ -200,7 +210,10 @@ class Mailer:
                 records.mail_sent(mail.id, self.clock())
             else:
                 records.mail_failed(
-                    mail.id, f"{reply[0]} {reply[1]!r}", self.clock() + self.retry_interval
+                    mail.id,
+                    f"{reply[0]} {reply[1]!r}",
+                    self.clock() + self.retry_interval,
+                    claimed_until,
                 )
 
 

@@ -367,15 +367,23 @@ class Records:
         )
         return done.rowcount == 1
 
-    def mail_failed(self, mail_id: int, error: str, retry_at: float) -> None:
-        """The SMTP server did not take it: try again at ``retry_at``."""
-        self.db.execute(
-            update(mail_outbox)
-            .where(mail_outbox.c.id == mail_id)
-            .values(
+    def mail_failed(self, mail_id: int, error: str, retry_at: float, claimed_until: float) -> bool:
+        """The SMTP server did not take it: try again at ``retry_at``; whether the claim held.
+
+        Only the worker whose claim (``claimed_until``) is still in the row may release
+        it: one whose claim lapsed must not cut short the claim of the worker sending now.
+        """
+        query = update(mail_outbox).where(
+            mail_outbox.c.id == mail_id,
+            mail_outbox.c.sent_at.is_(None),
+            mail_outbox.c.next_attempt == claimed_until,
+        )
+        done = self.db.execute(
+            query.values(
                 last_error=error[:500], next_attempt=retry_at, attempts=mail_outbox.c.attempts + 1
             )
         )
+        return done.rowcount == 1
 
     def unsent_mail(self) -> list[Mail]:
         """Every message not yet handed to the SMTP server."""

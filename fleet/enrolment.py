@@ -214,6 +214,9 @@ class Enrolment:
             csr = checked_request(request.csr, request.kiosk_id)
         except CsrInvalid as error:
             raise Refused(en.EnrolProblem.CSR_INVALID, str(error)) from None
+        # Before the look for a valid certificate: another enrolment of this id under
+        # way has committed (or given up), so two tokens cannot both enrol one id.
+        _hold_kiosk(db, request.kiosk_id)
         if self._active(db, request.kiosk_id, now):
             raise Refused(
                 en.EnrolProblem.KIOSK_EXISTS,

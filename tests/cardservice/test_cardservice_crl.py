@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from cardservice.client_crl import CrlError, Reminder, load
+from cardservice.client_crl import CrlError, Reminder, load, staleness
 from cardservice.service import ServiceConfig
 from fleet.device_ca import CRL_DAYS, DeviceCa
 from tests.harness.cardservice import CardServiceHarness
@@ -146,11 +146,11 @@ def test_a_crl_in_use_going_out_of_date_is_told_and_a_fresh_file_ends_it(
     _, kiosk = issue(device_ca, tmp_path, "kiosk-a")
     service = crl_service(tmp_path, dev_pki, smtp_sink, crl)
     try:
-        assert "when every kiosk will be refused" in caplog.text or (
+        assert "will be refused: refresh the file" in caplog.text or (
             "the CRL is out of date at" in caplog.text
         )
         wait_for(
-            lambda: "every kiosk is refused until the file is refreshed" in caplog.text,
+            lambda: "is refused until the file is refreshed" in caplog.text,
             timeout=30,
             what="the service to say the CRL in use ran out",
         )
@@ -173,3 +173,23 @@ def test_the_reminder_says_a_message_when_new_and_hourly_while_it_lasts():
     assert reminder.due("out of date since 10:00", 120.0 + 3600)
     assert not reminder.due(None, 4000.0)  # a fresh file ends it
     assert reminder.due("out of date at 11:00", 4001.0)
+
+
+def test_with_several_cas_the_crl_running_out_is_named_and_only_its_kiosks_said_refused(
+    tmp_path, device_ca
+):
+    """One file, one CRL per CA: the alarm names the CA whose CRL runs out, not every kiosk."""
+    other = DeviceCa.create("Second device CA", dt.datetime.now(dt.UTC))
+    client_ca = tmp_path / "cas.pem"
+    client_ca.write_text(device_ca.pem + other.pem)
+    now = dt.datetime.now(dt.UTC)
+    crl = tmp_path / "kiosks.crl"
+    crl.write_text(device_ca.crl([], now, 1) + other.crl([], now - CRL_DAYS_LEFT_ONE, 1))
+    loaded = load(crl, client_ca)
+
+    level, words = staleness(loaded, now)
+    assert level == logging.WARNING and "CN=Second device CA" in words
+    assert "Test device CA" not in words
+    level, words = staleness(loaded, now + dt.timedelta(days=2))
+    assert level == logging.ERROR and "every kiosk of CN=Second device CA is refused" in words
+    assert staleness(loaded, now - dt.timedelta(days=3)) is None  # both fresh then

@@ -9,13 +9,15 @@ again, but only when its worker's claim lapses.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from cardservice.mailer import Mailer, SmtpSettings
 from cardservice.store import Store
 from tests.harness.smtp_sink import SmtpSink
+from tests.harness.waiting import wait_for
 
 HOLDER = "holder@example.org"
 
@@ -110,3 +112,85 @@ def test_a_message_whose_reply_was_lost_is_sent_again_when_the_claim_lapses(stor
         assert store.unsent_mail() == []
     finally:
         sink.stop()
+
+
+class LateRcptSink(SmtpSink):
+    """An SMTP server so slow to take the recipient that the worker's claim lapses meanwhile.
+
+    While it sits on its answer, ``meanwhile`` runs (the clock moves on, another worker
+    takes the message); then it takes the recipient and the message.
+    """
+
+    def __init__(self, meanwhile: Callable[[], None]) -> None:
+        super().__init__()
+        self.meanwhile = meanwhile
+
+    async def handle_RCPT(
+        self, server: object, session: object, envelope: Any, address: str, options: list
+    ) -> str:
+        import asyncio
+
+        await asyncio.to_thread(self.meanwhile)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def test_a_worker_whose_claim_lapsed_leaves_the_next_workers_claim_alone(store, held_sink):
+    now = [1000.0]
+    retry_soon = {"retry_interval": 1.0, "clock": lambda: now[0]}
+    late = Mailer(store, settings(0), **retry_soon)  # its port is set below
+    taken_over = threading.Thread(
+        target=Mailer(store, settings(held_sink.port), **retry_soon).flush
+    )
+
+    def the_claim_lapses_and_another_worker_takes_the_message() -> None:
+        now[0] += late.lease() + 1
+        taken_over.start()
+        assert held_sink.reached.wait(10), "the second worker never sent the message"
+
+    slow_sink = LateRcptSink(the_claim_lapses_and_another_worker_takes_the_message).start()
+    third_sink = SmtpSink().start()
+    try:
+        late.smtp = settings(slow_sink.port)
+        assert late.flush() is False  # too late for the dot: it gives the message up
+        assert slow_sink.messages == []
+
+        # The second worker still has the message in hand: nobody else may take it.
+        now[0] += 2
+        Mailer(store, settings(third_sink.port), **retry_soon).flush()
+        assert third_sink.messages == [], "a third worker sent a message the second one held"
+
+        held_sink.release.set()
+        taken_over.join(20)
+        assert [m["Message-ID"] for m in held_sink.messages] == ["<m1@example.org>"]
+        assert store.unsent_mail() == []
+    finally:
+        held_sink.release.set()
+        slow_sink.stop()
+        third_sink.stop()
+
+
+def test_an_address_the_mail_server_cannot_be_given_stops_no_other_message(tmp_path, smtp_sink):
+    store = Store(tmp_path / "cardservice.sqlite3")
+    store.queue_mail(0.0, "<m1@example.org>", "åsa@exempel.se", "Ditt kort", "body")
+    store.queue_mail(0.0, "<m2@example.org>", HOLDER, "Ditt kort", "body")
+    smtp_sink.clear()
+    mailer = Mailer(store, settings(smtp_sink.port), poll_interval=0.05).start()
+    try:
+        assert [m["To"] for m in smtp_sink.wait_for(1)] == [HOLDER]
+
+        # The message to an address smtplib cannot send to is kept for a retry, not lost.
+        def only_the_failed_one_left() -> list:
+            unsent = store.unsent_mail()
+            return unsent if unsent and all(m.attempts for m in unsent) else []
+
+        (unsent,) = wait_for(only_the_failed_one_left, what="the other message recorded as sent")
+        assert unsent.recipient == "åsa@exempel.se"
+
+        # The worker goes on: a message queued later is sent.
+        store.queue_mail(0.0, "<m3@example.org>", HOLDER, "Ditt kort", "body")
+        mailer.wake()
+        assert [m["Message-ID"] for m in smtp_sink.wait_for(2)][1] == "<m3@example.org>"
+    finally:
+        mailer.stop()
+        store.close()

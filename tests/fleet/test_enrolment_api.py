@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
@@ -219,16 +220,12 @@ def test_renewal_decommissioning_and_the_crl(fleet, tmp_path):
     assert {r.serial_number for r in crl} == {old.serial_number, fresh.serial_number}
 
 
-def test_a_revocation_during_a_renewal_revokes_the_renewed_certificate_too(
-    fleet, tmp_path, monkeypatch
-):
-    store = keystore(tmp_path)
-    answer = post(fleet, en.ENROL_PATH, enrol_body(fleet.token(), store))
-    cert_file = tmp_path / "device.pem"
-    cert_file.write_text(answer.json()["certificate"])
-    identity = (str(cert_file), str(store.path))
+@pytest.fixture
+def hold_signing(fleet, monkeypatch) -> Iterator[Callable[[], tuple]]:
+    """From a call on, signing stops (inside its transaction) until released.
 
-    # The renewal stops inside its transaction, just before signing.
+    The call returns two events: signing reached, and its release.
+    """
     signing, go_on = threading.Event(), threading.Event()
     sign = type(fleet.ca).sign
 
@@ -237,7 +234,41 @@ def test_a_revocation_during_a_renewal_revokes_the_renewed_certificate_too(
         go_on.wait(30)
         return sign(ca, *args, **kwargs)
 
-    monkeypatch.setattr(type(fleet.ca), "sign", held_sign)
+    def hold() -> tuple[threading.Event, threading.Event]:
+        monkeypatch.setattr(type(fleet.ca), "sign", held_sign)
+        return signing, go_on
+
+    yield hold
+    go_on.set()
+
+
+def wait_until_blocked_in_the_database(fleet, what: str) -> None:
+    """PostgreSQL: wait until a transaction waits for a lock (SQLite: they wait at BEGIN)."""
+    if fleet.store.engine.dialect.name != "postgresql":
+        return
+
+    def waiting() -> bool:
+        with fleet.store.engine.connect() as connection:
+            found = connection.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            ).scalar()
+        return bool(found)
+
+    wait_for(waiting, timeout=10, what=what)
+
+
+def test_a_revocation_during_a_renewal_revokes_the_renewed_certificate_too(
+    fleet, tmp_path, hold_signing
+):
+    store = keystore(tmp_path)
+    answer = post(fleet, en.ENROL_PATH, enrol_body(fleet.token(), store))
+    cert_file = tmp_path / "device.pem"
+    cert_file.write_text(answer.json()["certificate"])
+    identity = (str(cert_file), str(store.path))
+
+    # The renewal stops inside its transaction, just before signing.
+    signing, go_on = hold_signing()
     renewed: list = []
     renewal = threading.Thread(
         target=lambda: renewed.append(
@@ -250,17 +281,7 @@ def test_a_revocation_during_a_renewal_revokes_the_renewed_certificate_too(
         target=fleet.enrolment.revoke_kiosk, args=(KIOSK, time.time(), "operator")
     )
     revocation.start()
-    if fleet.store.engine.dialect.name == "postgresql":
-        # The revocation is inside the database, waiting for the renewal.
-        def revocation_waits() -> bool:
-            with fleet.store.engine.connect() as connection:
-                waiting = connection.exec_driver_sql(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                ).scalar()
-            return bool(waiting)
-
-        wait_for(revocation_waits, timeout=10, what="the revocation to wait for the renewal")
+    wait_until_blocked_in_the_database(fleet, "the revocation to wait for the renewal")
     go_on.set()
     renewal.join(30)
     revocation.join(30)
@@ -268,3 +289,38 @@ def test_a_revocation_during_a_renewal_revokes_the_renewed_certificate_too(
     fresh = x509.load_pem_x509_certificate(renewed[0].json()["certificate"].encode())
     crl = x509.load_pem_x509_crl(fleet.enrolment.crl(time.time()).encode())
     assert crl.get_revoked_certificate_by_serial_number(fresh.serial_number) is not None
+
+
+def test_two_enrolments_of_one_kiosk_id_at_once_give_it_one_certificate(
+    fleet, tmp_path, hold_signing
+):
+    # Two site tokens, one kiosk id: the first enrolment stops just before signing.
+    tokens = fleet.token(), fleet.token()
+    signing, go_on = hold_signing()
+    first: list = []
+    enrolling = threading.Thread(
+        target=lambda: first.append(
+            post(fleet, en.ENROL_PATH, enrol_body(tokens[0], keystore(tmp_path)))
+        )
+    )
+    enrolling.start()
+    assert signing.wait(10), "the first enrolment never reached signing"
+    second: list = []
+    racing = threading.Thread(
+        target=lambda: second.append(
+            post(fleet, en.ENROL_PATH, enrol_body(tokens[1], keystore(tmp_path, "b")))
+        )
+    )
+    racing.start()
+    wait_until_blocked_in_the_database(fleet, "the second enrolment to wait for the first")
+    go_on.set()
+    enrolling.join(30)
+    racing.join(30)
+    assert first and first[0].status_code == 201, first
+    assert second, "the second enrolment got no answer"
+    refused(second[0], "kiosk-exists")
+    # The refused enrolment spent nothing: its token still enrols another kiosk.
+    again = post(
+        fleet, en.ENROL_PATH, enrol_body(tokens[1], keystore(tmp_path, "c"), kiosk="other")
+    )
+    assert again.status_code == 201, again.text
