@@ -21,7 +21,7 @@ from cardservice.housekeeping import HOUSEKEEPING_INTERVAL, Housekeeper
 from cardservice.http_app import ServerLimits
 from cardservice.http_server import CardServiceServer, CrlSettings, server_tls_context
 from cardservice.identity_provider import ProviderSettings, RelyingPartyClient
-from cardservice.mailer import MAIL_RETRY_INTERVAL, Mailer, SmtpSettings
+from cardservice.mailer import MAIL_RETRY_INTERVAL, Mailer, SmtpSettings, sendable_address
 from cardservice.migrations import MigrationError
 from cardservice.notices import Notices
 from cardservice.records import Card
@@ -64,6 +64,15 @@ def _wire_value(kind: object, what: str) -> Callable[[str], str]:
             raise argparse.ArgumentTypeError(f"not a valid {what}: {value!r}") from None
 
     return check
+
+
+def _mail_address(value: str) -> str:
+    if not sendable_address(value):
+        raise argparse.ArgumentTypeError(
+            f"not an e-mail address the card service can send to: {value!r} (write it as"
+            " name@domain in plain ASCII letters; å, ä and ö are not supported)"
+        )
+    return value
 
 
 def _smtp(value: str) -> tuple[str, int]:
@@ -275,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         type=_wire_value(PersonalIdentityNumber, "personal identity number (12 digits)"),
     )
-    card.add_argument("--email", required=True)
+    card.add_argument("--email", required=True, type=_mail_address, help="the holder's e-mail")
     card.add_argument("--product-code", default="SITHS-EID-CARD-3")
     card.add_argument("--mechanism", choices=("puk", "admin-key"), default="puk")
 

@@ -57,6 +57,23 @@ class SmtpSettings:
     require_tls: bool = False
 
 
+def sendable_address(text: str) -> bool:
+    """Whether the mailer can hand ``text`` to any SMTP server as the recipient.
+
+    Why: an address outside plain ASCII needs a server with SMTPUTF8, which the mailer
+    does not ask for, so such an address is refused when the card is registered rather
+    than found out when the holder's e-mail cannot leave.
+    """
+    local, at, domain = text.rpartition("@")
+    return (
+        bool(at and local and domain)
+        and text.isascii()
+        and text.isprintable()
+        and not any(c.isspace() or c in '<>()[],;:\\"' for c in text)
+        and email.utils.parseaddr(text)[1] == text
+    )
+
+
 def build_message(mail: Mail, sender: str) -> EmailMessage:
     """The message as it goes out: its Date and Message-ID are the outbox row's."""
     message = EmailMessage()

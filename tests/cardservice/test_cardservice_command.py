@@ -119,3 +119,16 @@ def test_a_revoked_kiosk_is_refused_at_its_next_request(served):
         "kiosk", "revoke", "kiosk-nobody", "--state-dir", str(served.state_dir)
     )
     assert unknown.returncode == 1 and "kiosk-nobody" in unknown.stderr
+
+
+def test_a_card_whose_email_cannot_be_sent_to_is_refused_at_registration(tmp_path):
+    for address in ("åsa.öberg@region.se", "anna", "Anna <anna@region.se>"):
+        added = cardservice_cli(
+            "add-card", "--state-dir", str(tmp_path / "state"), "--card-number", HOLDER.card_number,
+            "--name", HOLDER.full_name, "--hsa-id", HOLDER.hsa_id,
+            "--personal-identity-number", HOLDER.personal_identity_number, "--email", address,
+            stdin="12345678\n",
+        )  # fmt: skip
+        assert added.returncode == 2
+        assert "not an e-mail address the card service can send to" in added.stderr
+        assert "Traceback" not in added.stderr
