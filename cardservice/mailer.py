@@ -106,6 +106,8 @@ class Mailer:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
+        #: No connection before this time: the server was unreachable at the last try.
+        self._next_connect = 0.0
 
     def start(self) -> Mailer:
         """Send in the background until :meth:`stop`."""
@@ -159,10 +161,20 @@ class Mailer:
             due = records.due_mail(self.clock())
         if not due:
             return True
+        if self.clock() < self._next_connect:
+            return False  # down at the last try: new mail does not hurry it (nor the log)
         try:
             smtp = self._connect()
         except (OSError, smtplib.SMTPException, ssl.SSLError) as error:
-            log.warning("SMTP server %s:%d unavailable: %s", self.smtp.host, self.smtp.port, error)
+            self._next_connect = self.clock() + self.retry_interval
+            log.warning(
+                "SMTP server %s:%d unavailable (%d message(s) wait; next try in %.0f s): %s",
+                self.smtp.host,
+                self.smtp.port,
+                len(due),
+                self.retry_interval,
+                error,
+            )
             return False
         try:
             for mail in due:

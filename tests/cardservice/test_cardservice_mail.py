@@ -16,7 +16,7 @@ import pytest
 
 from cardservice.mailer import Mailer, SmtpSettings
 from cardservice.store import Store
-from tests.harness.smtp_sink import SmtpSink
+from tests.harness.smtp_sink import SmtpSink, free_port
 from tests.harness.waiting import wait_for
 
 HOLDER = "holder@example.org"
@@ -194,3 +194,19 @@ def test_an_address_the_mail_server_cannot_be_given_stops_no_other_message(tmp_p
     finally:
         mailer.stop()
         store.close()
+
+
+def test_a_mail_server_that_is_down_is_tried_once_a_retry_interval(store, caplog):
+    # New mail wakes the worker at once; a server found down must not be hammered for it.
+    now = [1000.0]
+    down = Mailer(store, settings(free_port()), retry_interval=30, clock=lambda: now[0])
+    with caplog.at_level("WARNING", logger="cardservice.mailer"):
+        for _ in range(5):
+            assert down.flush() is False
+            now[0] += 1
+        assert caplog.text.count("unavailable") == 1
+        assert "1 message(s) wait; next try in 30 s" in caplog.text
+        now[0] += 30
+        assert down.flush() is False
+        assert caplog.text.count("unavailable") == 2
+    assert len(store.unsent_mail()) == 1  # kept for when the server is back
