@@ -1,9 +1,11 @@
-"""The service's background duties: outcomes that never came, and old Idempotency-Key answers.
+"""The service's background duties: outcomes that never came, old answers and sent e-mail.
 
 A credential whose outcome the kiosk never reports (the kiosk died, lost power, was
 carried off) would otherwise stay silent for ever; after ``outcome_timeout`` it is
-recorded as ``unknown``, audited, and the holder is told. Several instances may run
-this at once: each unlock is settled by whichever wins its conditional update.
+recorded as ``unknown``, audited, and the holder is told. Idempotency-Key answers are
+dropped after a day, and e-mails the SMTP server took after a week (they hold the
+holder's name and card; the audit keeps the record). Several instances may run this
+at once: each unlock is settled by whichever wins its conditional update.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds between rounds.
 HOUSEKEEPING_INTERVAL = 10.0
+#: Seconds a message the SMTP server took stays in the outbox (the audit keeps the record).
+KEEP_SENT_MAIL = 7 * 24 * 3600.0
 
 
 def housekeeping_round(service: CardService) -> int:
@@ -27,6 +31,7 @@ def housekeeping_round(service: CardService) -> int:
     settled = service.call_overdue_outcomes_unknown()
     with service.store.transaction() as records:
         records.forget_answers_before(service.clock() - KEEP_ANSWERS)
+        records.forget_sent_mail_before(service.clock() - KEEP_SENT_MAIL)
     return settled
 
 

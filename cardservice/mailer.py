@@ -34,7 +34,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from cardservice.records import Mail
+from cardservice.mail_records import Mail
 from cardservice.store import Store
 
 log = logging.getLogger(__name__)

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select, update
 
+from cardservice.mail_records import MailRecords
 from cardservice.schema import (
     attempts,
     audit,
@@ -18,7 +19,6 @@ from cardservice.schema import (
     idempotency,
     kiosks,
     logins,
-    mail_outbox,
     meta,
     unlocks,
 )
@@ -49,7 +49,6 @@ _ADD_UNLOCK = insert(unlocks)
 _ADD_ATTEMPT = insert(attempts)
 _REMEMBER = insert(idempotency)
 _AUDIT = insert(audit)
-_QUEUE_MAIL = insert(mail_outbox)
 
 
 @dataclass(frozen=True)
@@ -112,19 +111,6 @@ class Unlock:
 
 
 @dataclass(frozen=True)
-class Mail:
-    """An e-mail in the outbox."""
-
-    id: int
-    created: float
-    message_id: str
-    recipient: str
-    subject: str
-    body: str
-    attempts: int
-
-
-@dataclass(frozen=True)
 class Remembered:
     """The first answer to a kiosk's Idempotency-Key."""
 
@@ -137,7 +123,7 @@ def _build(kind: type, row: Row[Any] | None) -> Any:
     return None if row is None else kind(**row._asdict())
 
 
-class Records:
+class Records(MailRecords):
     """The queries, on one connection inside one transaction."""
 
     def __init__(self, connection: Connection) -> None:
@@ -293,7 +279,7 @@ class Records:
         """Drop idempotency records older than a time."""
         self.db.execute(delete(idempotency).where(idempotency.c.at < at))
 
-    # -- audit and mail ----------------------------------------------------------------------
+    # -- audit -----------------------------------------------------------------------------
 
     def audit(self, at: float, event: str, **about: str | None) -> None:
         """Append to the audit log (about: kiosk_id, card_number, order_ref, unlock_id, detail)."""
@@ -302,102 +288,3 @@ class Records:
     def audit_log(self) -> list[dict[str, Any]]:
         """The whole audit log, oldest first (one dict a row)."""
         return [row._asdict() for row in self.db.execute(select(audit).order_by(audit.c.id))]
-
-    def queue_mail(
-        self,
-        at: float,
-        message_id: str,
-        recipient: str,
-        subject: str,
-        body: str,
-        unlock_id: str | None = None,
-    ) -> None:
-        """Put an e-mail in the outbox (sent after this transaction commits)."""
-        self.db.execute(
-            _QUEUE_MAIL,
-            {
-                "created": at,
-                "message_id": message_id,
-                "recipient": recipient,
-                "subject": subject,
-                "body": body,
-                "unlock_id": unlock_id,
-                "attempts": 0,
-            },
-        )
-
-    def due_mail(self, now: float, limit: int = 50) -> list[Mail]:
-        """Unsent mail whose next attempt is due."""
-        free = mail_outbox.c.next_attempt.is_(None) | (mail_outbox.c.next_attempt < now)
-        query = (
-            select(
-                mail_outbox.c.id,
-                mail_outbox.c.created,
-                mail_outbox.c.message_id,
-                mail_outbox.c.recipient,
-                mail_outbox.c.subject,
-                mail_outbox.c.body,
-                mail_outbox.c.attempts,
-            )
-            .where(mail_outbox.c.sent_at.is_(None), free)
-            .order_by(mail_outbox.c.id)
-            .limit(limit)
-        )
-        return [Mail(**row._asdict()) for row in self.db.execute(query)]
-
-    def claim_mail(self, mail_id: int, now: float, until: float) -> bool:
-        """Take a due message for sending until ``until``; whether no other worker holds it.
-
-        The claim is a lease in ``next_attempt``: it keeps other workers off the message
-        while it is sent, with no lock held, and lapses by itself if this worker dies.
-        """
-        due = mail_outbox.c.next_attempt.is_(None) | (mail_outbox.c.next_attempt < now)
-        query = update(mail_outbox).where(
-            mail_outbox.c.id == mail_id, mail_outbox.c.sent_at.is_(None), due
-        )
-        return self.db.execute(query.values(next_attempt=until)).rowcount == 1
-
-    def mail_sent(self, mail_id: int, at: float) -> bool:
-        """Record that the SMTP server takes the message; whether nobody had recorded it before."""
-        query = update(mail_outbox).where(
-            mail_outbox.c.id == mail_id, mail_outbox.c.sent_at.is_(None)
-        )
-        done = self.db.execute(
-            query.values(sent_at=at, last_error=None, attempts=mail_outbox.c.attempts + 1)
-        )
-        return done.rowcount == 1
-
-    def mail_failed(self, mail_id: int, error: str, retry_at: float, claimed_until: float) -> bool:
-        """The SMTP server did not take it: try again at ``retry_at``; whether the claim held.
-
-        Only the worker whose claim (``claimed_until``) is still in the row may release
-        it: one whose claim lapsed must not cut short the claim of the worker sending now.
-        """
-        query = update(mail_outbox).where(
-            mail_outbox.c.id == mail_id,
-            mail_outbox.c.sent_at.is_(None),
-            mail_outbox.c.next_attempt == claimed_until,
-        )
-        done = self.db.execute(
-            query.values(
-                last_error=error[:500], next_attempt=retry_at, attempts=mail_outbox.c.attempts + 1
-            )
-        )
-        return done.rowcount == 1
-
-    def unsent_mail(self) -> list[Mail]:
-        """Every message not yet handed to the SMTP server."""
-        query = (
-            select(
-                mail_outbox.c.id,
-                mail_outbox.c.created,
-                mail_outbox.c.message_id,
-                mail_outbox.c.recipient,
-                mail_outbox.c.subject,
-                mail_outbox.c.body,
-                mail_outbox.c.attempts,
-            )
-            .where(mail_outbox.c.sent_at.is_(None))
-            .order_by(mail_outbox.c.id)
-        )
-        return [Mail(**row._asdict()) for row in self.db.execute(query)]

@@ -8,13 +8,16 @@ import uuid
 
 import pytest
 import requests
+from sqlalchemy import func, select
 
-from cardservice.housekeeping import housekeeping_round
+from cardservice.housekeeping import KEEP_SENT_MAIL, housekeeping_round
+from cardservice.schema import mail_outbox
 from kiosk.cardservice_errors import CardServiceProblem, NotCardOwner
 from protocol.credential import UnlockKey
 from protocol.login_qr import QrAnimation
 from protocol.reasons import Outcome, Reason, outcome_text
 from sim.siths_pki import SithsHolder
+from tests.harness.waiting import wait_for
 
 HOLDER = SithsHolder()
 OTHER = "196001019876"
@@ -142,3 +145,25 @@ def test_a_repeated_key_gets_the_first_answer_and_another_body_is_refused(servic
     fresh = kiosk_post(service, "/v1/unlocks", body, str(uuid.uuid4()))
     assert fresh.json()["code"] == "credential-already-issued"
     assert events(service).count("credential-issued-puk") == 1
+
+
+def test_a_sent_email_leaves_the_outbox_after_a_week_and_its_audit_stays(service):
+    client = service.client()
+    unlock = credential(service, client)
+    client.report_outcome(unlock.unlock_id, Outcome.UNLOCKED)
+    service.smtp.wait_for(1)
+    wait_for(lambda: not service.store.unsent_mail(), what="the e-mail recorded as sent")
+    queue_mail = service.store.queue_mail  # one more, never sent: it must stay
+    queue_mail(service.clock(), "<unsent@example.org>", "x@example.org", "subject", "body")
+    housekeeping_round(service.service)
+    assert outbox_size(service) == 2  # sent today: kept for now
+    service.clock.advance(KEEP_SENT_MAIL + 1)
+    housekeeping_round(service.service)
+    assert outbox_size(service) == 1
+    assert [m.message_id for m in service.store.unsent_mail()] == ["<unsent@example.org>"]
+    assert "outcome-unlocked" in events(service)
+
+
+def outbox_size(service) -> int:
+    with service.store.engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(mail_outbox)).scalar_one()
