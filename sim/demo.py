@@ -19,11 +19,8 @@ reaches through the relying-party API as it would reach the real one.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +47,7 @@ from kiosk.flow import events as ev
 from kiosk.flow.states import CardSummary, Done, Failed, LoginQr, NewPin, State
 from kiosk.messages import explain
 from protocol.login_qr import QrAnimation
+from sim.demo_mail import smtp_printer
 from sim.dev_pki import write_dev_pki
 from sim.identity_provider.process import ProviderProcess
 from sim.phone_client import PhoneRefused, SimulatedPhone
@@ -108,7 +106,7 @@ class DemoStack:
                 vault.seal(DEMO_PUK.encode(), holder.card_number),
             )
         )
-        smtp, smtp_port = _smtp_printer()
+        smtp, smtp_port = smtp_printer()
         mailer = Mailer(
             store, SmtpSettings("127.0.0.1", smtp_port, "kiosk-demo@example.org", timeout=2)
         ).start()
@@ -190,37 +188,6 @@ class DemoStack:
         """Whether the virtual card's identification PIN is unblocked and is the demo PIN."""
         pin = self.card.state.identification_pin
         return not pin.blocked and pin.value.startswith(DEMO_NEW_PIN.encode())
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class _PrintingHandler:
-    """aiosmtpd handler: show the holder's e-mail on the console."""
-
-    async def handle_DATA(self, _server: object, _session: object, envelope: object) -> str:
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)  # type: ignore[attr-defined]
-        body = message.get_body()
-        _say("\n--- e-mail to the holder " + "-" * 40)
-        _say(f"To: {message['To']}\nSubject: {message['Subject']}\n")
-        _say(body.get_content() if body is not None else "")
-        _say("-" * 65)
-        return "250 OK"
-
-
-def _smtp_printer() -> tuple[object | None, int]:
-    """An SMTP server that prints each e-mail (aiosmtpd), or none if it is not installed."""
-    port = _free_port()
-    try:
-        from aiosmtpd.controller import Controller as SmtpController
-    except ImportError:
-        return None, port
-    controller = SmtpController(_PrintingHandler(), hostname="127.0.0.1", port=port)
-    controller.start()
-    return controller, port
 
 
 def _wait(appliance: Appliance, kind: type) -> State:

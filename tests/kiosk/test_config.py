@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import re
-import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import tomli_w
 from hypothesis import example, given
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from pydantic.fields import FieldInfo
 
 from kiosk.appliance import flow_config
-from kiosk.config import ConfigError, KioskConfig, load, parse, render, table_model
+from kiosk.config import ConfigError, load, parse, render
 from kiosk.flow.machine import FlowConfig, Timeouts
 from protocol.card_rules import PUK_SAFETY_MARGIN
-
-DOC = Path(__file__).resolve().parents[2] / "docs" / "kiosk-config.md"
 
 GOOD = """
 [kiosk]
@@ -352,44 +345,6 @@ def test_render_refuses_what_parse_would_refuse():
             client_key=Path("/d.key"),
             trust_anchors=[Path("/root.pem")],
         )
-
-
-# The documentation stays true: every key is in its table with its default and limits,
-# and its example file loads and shows every key.
-
-
-def every_key() -> Iterator[tuple[str, FieldInfo]]:
-    for name, table in KioskConfig.model_fields.items():
-        for key, field in table_model(table).model_fields.items():
-            yield f"{table.alias or name}.{key}", field
-
-
-def doc_row(key: str, field: FieldInfo) -> str:
-    value = str(field.default) if isinstance(field.default, Path) else field.default
-    default = "required" if field.is_required() else f"`{tomli_w.dumps({'v': value})[4:-1]}`"
-    words = field.description.removeprefix("must be ")
-    return f"| `{key}` | {default} | {words} |"
-
-
-def test_every_key_explains_what_it_must_be():
-    for key, field in every_key():
-        assert field.description and field.description.startswith("must be "), key
-
-
-def test_the_documentation_lists_every_key_with_its_default_and_limits():
-    doc = DOC.read_text(encoding="utf-8")
-    missing = [doc_row(key, field) for key, field in every_key() if doc_row(key, field) not in doc]
-    assert missing == []
-
-
-def test_the_documented_example_loads_and_shows_every_key():
-    doc = DOC.read_text(encoding="utf-8")
-    example_text = re.search(r"```toml\n(.*?)```", doc, re.DOTALL).group(1)
-    config = parse(example_text)
-    assert config.kiosk_id == "kiosk-entre-a"
-    tables = tomllib.loads(example_text)
-    shown = {f"{table}.{key}" for table, keys in tables.items() for key in keys}
-    assert shown == {key for key, _ in every_key()}
 
 
 TELEMETRY = """
