@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 
 import requests
@@ -47,7 +48,7 @@ from kiosk.flow import events as ev
 from kiosk.flow.states import CardSummary, Done, Failed, LoginQr, NewPin, State
 from kiosk.messages import explain
 from protocol.login_qr import QrAnimation
-from sim.demo_mail import smtp_printer
+from sim.demo_mail import body_text, smtp_printer
 from sim.dev_pki import write_dev_pki
 from sim.identity_provider.process import ProviderProcess
 from sim.phone_client import PhoneRefused, SimulatedPhone
@@ -106,7 +107,7 @@ class DemoStack:
                 vault.seal(DEMO_PUK.encode(), holder.card_number),
             )
         )
-        smtp, smtp_port = smtp_printer()
+        smtp, smtp_port = smtp_printer(_holder_mail)
         mailer = Mailer(
             store, SmtpSettings("127.0.0.1", smtp_port, "kiosk-demo@example.org", timeout=2)
         ).start()
@@ -188,6 +189,13 @@ class DemoStack:
         """Whether the virtual card's identification PIN is unblocked and is the demo PIN."""
         pin = self.card.state.identification_pin
         return not pin.blocked and pin.value.startswith(DEMO_NEW_PIN.encode())
+
+
+def _holder_mail(message: EmailMessage) -> str:
+    """How the demo shows the holder's e-mail."""
+    rule = "-" * 65
+    heading = f"\n--- e-mail to the holder {'-' * 40}\nTo: {message['To']}"
+    return f"{heading}\nSubject: {message['Subject']}\n\n{body_text(message)}\n{rule}"
 
 
 def _wait(appliance: Appliance, kind: type) -> State:

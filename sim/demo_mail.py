@@ -1,42 +1,47 @@
-"""The demo's mail server: shows each e-mail to the holder on the console.
+"""The demos' mail server: shows each e-mail on the console as it arrives.
 
-Why apart: the demo shows what the holder is told; this is the only part of it that
-speaks SMTP.
+Why apart: both demos show what is mailed (the holder's notice, facility IT's alerts);
+this is the only part of them that speaks SMTP.
 """
 
 from __future__ import annotations
 
 import email
 import email.policy
-import socket
+from collections.abc import Callable
+from email.message import EmailMessage
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from sim.broker import free_port
 
 
 class _PrintingHandler:
-    """aiosmtpd handler: show the holder's e-mail on the console."""
+    """aiosmtpd handler: hand each message to ``show``."""
+
+    def __init__(self, show: Callable[[EmailMessage], str]) -> None:
+        self.show = show
 
     async def handle_DATA(self, _server: object, _session: object, envelope: object) -> str:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)  # type: ignore[attr-defined]
-        body = message.get_body()
-        print("\n--- e-mail to the holder " + "-" * 40)
-        print(f"To: {message['To']}\nSubject: {message['Subject']}\n")
-        print(body.get_content() if body is not None else "")
-        print("-" * 65, flush=True)
+        print(self.show(message), flush=True)  # type: ignore[arg-type]
         return "250 OK"
 
 
-def smtp_printer() -> tuple[object | None, int]:
-    """An SMTP server that prints each e-mail (aiosmtpd), or none if it is not installed."""
-    port = _free_port()
+def body_text(message: EmailMessage) -> str:
+    """The message's text, or nothing."""
+    body = message.get_body()
+    return str(body.get_content()).rstrip() if body is not None else ""
+
+
+def smtp_printer(show: Callable[[EmailMessage], str]) -> tuple[object | None, int]:
+    """An SMTP server printing ``show(message)`` for each e-mail (aiosmtpd), and its port.
+
+    No server (``None``, a port nobody listens on) when aiosmtpd is not installed.
+    """
+    port = free_port()
     try:
-        from aiosmtpd.controller import Controller as SmtpController
+        from aiosmtpd.controller import Controller
     except ImportError:
         return None, port
-    controller = SmtpController(_PrintingHandler(), hostname="127.0.0.1", port=port)
+    controller = Controller(_PrintingHandler(show), hostname="127.0.0.1", port=port)
     controller.start()
     return controller, port

@@ -16,8 +16,6 @@ Type ``kill N`` to cut kiosk N off as a power cut would (SIGKILL: its will goes 
 from __future__ import annotations
 
 import argparse
-import email
-import email.policy
 import logging
 import os
 import secrets
@@ -30,6 +28,7 @@ import threading
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
+from email.message import EmailMessage
 from pathlib import Path
 
 from cardservice.http_server import CardServiceServer, server_tls_context
@@ -44,7 +43,8 @@ from fleet.notify import MailSettings
 from fleet.server import FleetServer, ServerSettings
 from fleet.store import Store as FleetStore
 from kiosk.config import render
-from sim.broker import Mosquitto, die_with_parent, free_port
+from sim.broker import Mosquitto, die_with_parent
+from sim.demo_mail import body_text, smtp_printer
 from sim.dev_pki import write_dev_pki
 from sim.identity_provider.process import ProviderProcess
 
@@ -64,28 +64,18 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-class _AlertPrinter:
-    """aiosmtpd handler: show each alert e-mail on the console."""
-
-    async def handle_DATA(self, _server: object, _session: object, envelope: object) -> str:
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)  # type: ignore[attr-defined]
-        body = message.get_body()
-        _say(f"\n--- alert e-mail to {message['To']}: {message['Subject']}")
-        _say((body.get_content() if body is not None else "").rstrip())
-        return "250 OK"
+def _alert_mail(message: EmailMessage) -> str:
+    """How the demo shows an alert e-mail."""
+    return f"\n--- alert e-mail to {message['To']}: {message['Subject']}\n{body_text(message)}"
 
 
 def _smtp_printer(stack: ExitStack) -> int:
     """An SMTP server printing each alert e-mail (aiosmtpd, a test extra), or a dead port."""
-    port = free_port()
-    try:
-        from aiosmtpd.controller import Controller
-    except ImportError:
+    controller, port = smtp_printer(_alert_mail)
+    if controller is None:
         _say("(aiosmtpd is not installed: alert e-mails are not shown)")
-        return port
-    controller = Controller(_AlertPrinter(), hostname="127.0.0.1", port=port)
-    controller.start()
-    stack.callback(controller.stop)
+    else:
+        stack.callback(controller.stop)  # type: ignore[attr-defined]
     return port
 
 
