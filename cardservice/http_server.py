@@ -39,6 +39,7 @@ from cardservice.client_crl import (
     LoadedCrl,
     Reminder,
     changed,
+    crl_file,
     staleness,
 )
 from cardservice.client_crl import load as load_crl
@@ -317,8 +318,9 @@ class CardServiceServer:
             if not changed(crl.client_crl, self.loaded_crl):
                 continue
             try:
-                loaded = load_crl(crl.client_crl, crl.client_ca)
-                tls = server_tls_context(crl.cert, crl.key, crl.client_ca, crl.client_crl)
+                loaded = load_crl(crl.client_crl, crl.client_ca, in_use=self.loaded_crl)
+                with crl_file(loaded) as in_use:
+                    tls = server_tls_context(crl.cert, crl.key, crl.client_ca, in_use)
             except (CrlError, OSError, ssl.SSLError) as error:
                 log.error("the kiosks' CRL was not reloaded (the previous one stays): %s", error)
                 continue

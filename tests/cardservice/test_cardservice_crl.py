@@ -59,14 +59,14 @@ def health(session: requests.Session, url: str, ca, cert) -> bool:
     return answer.status_code == 200
 
 
-def crl_service(tmp_path, dev_pki, smtp_sink, crl) -> CardServiceHarness:
+def crl_service(tmp_path, dev_pki, smtp_sink, crl, client_ca=None) -> CardServiceHarness:
     """The card service for the device CA's kiosks, looking at ``crl`` every 0.2 s."""
     return CardServiceHarness(
         tmp_path / "cs",
         dev_pki,
         smtp_sink,
         ServiceConfig(),
-        client_ca=tmp_path / "ca" / "device-ca.pem",
+        client_ca=client_ca or tmp_path / "ca" / "device-ca.pem",
         client_crl=crl,
         crl_interval=0.2,
     )
@@ -132,7 +132,7 @@ def test_a_crl_past_its_next_update_is_refused_and_one_close_to_it_warned(
     crl.write_text(device_ca.crl([], later, 2))
     with caplog.at_level(logging.WARNING, logger="cardservice.client_crl"):
         load(crl, client_ca, now=later + CRL_DAYS_LEFT_ONE)
-    assert "the CRL is out of date at" in caplog.text
+    assert "the CRL of CN=Test device CA is out of date at" in caplog.text
 
 
 def test_a_crl_in_use_going_out_of_date_is_told_and_a_fresh_file_ends_it(
@@ -147,7 +147,7 @@ def test_a_crl_in_use_going_out_of_date_is_told_and_a_fresh_file_ends_it(
     service = crl_service(tmp_path, dev_pki, smtp_sink, crl)
     try:
         assert "will be refused: refresh the file" in caplog.text or (
-            "the CRL is out of date at" in caplog.text
+            "the CRL of CN=Test device CA is out of date at" in caplog.text
         )
         wait_for(
             lambda: "is refused until the file is refreshed" in caplog.text,
@@ -193,3 +193,45 @@ def test_with_several_cas_the_crl_running_out_is_named_and_only_its_kiosks_said_
     level, words = staleness(loaded, now + dt.timedelta(days=2))
     assert level == logging.ERROR and "every kiosk of CN=Second device CA is refused" in words
     assert staleness(loaded, now - dt.timedelta(days=3)) is None  # both fresh then
+
+
+def test_a_stale_crl_of_one_ca_keeps_its_crl_in_use_and_the_others_revocations_hold(
+    tmp_path, dev_pki, smtp_sink, device_ca, caplog
+):
+    """Two device CAs (a rotation): a file whose second CRL is stale still revokes at once."""
+    caplog.set_level(logging.INFO, logger="cardservice")
+    other = DeviceCa.create("Second device CA", dt.datetime.now(dt.UTC))
+    client_ca = tmp_path / "cas.pem"
+    client_ca.write_text(device_ca.pem + other.pem)
+    now = dt.datetime.now(dt.UTC)
+    crl = tmp_path / "kiosks.crl"
+    crl.write_text(device_ca.crl([], now, 1) + other.crl([], now, 1))
+    revoked_cert, revoked = issue(device_ca, tmp_path, "kiosk-revoked")
+    _, second = issue(other, tmp_path, "kiosk-of-the-second-ca")
+    service = crl_service(tmp_path, dev_pki, smtp_sink, crl, client_ca)
+    try:
+        assert health(requests.Session(), service.url, dev_pki.service_ca, revoked)
+        assert health(requests.Session(), service.url, dev_pki.service_ca, second)
+        a_month_ago = now - dt.timedelta(days=30)
+        replace(
+            crl,
+            device_ca.crl([(revoked_cert.serial_number, now)], now, 2)
+            + other.crl([], a_month_ago, 0),
+        )
+        wait_for(lambda: "1 revoked" in caplog.text, what="the new CRL of the first CA in use")
+        assert "the CRL of CN=Second device CA is out of date since" in caplog.text
+        assert "the one in use for that CA stays" in caplog.text
+        assert not health(requests.Session(), service.url, dev_pki.service_ca, revoked)
+        assert health(requests.Session(), service.url, dev_pki.service_ca, second)
+    finally:
+        service.stop()
+
+
+def test_of_two_crls_of_one_ca_the_newest_is_used(tmp_path, device_ca):
+    now = dt.datetime.now(dt.UTC)
+    crl = tmp_path / "kiosks.crl"
+    crl.write_text(
+        device_ca.crl([(7, now)], now, 2) + device_ca.crl([], now - dt.timedelta(days=30), 1)
+    )
+    loaded = load(crl, tmp_path / "ca" / "device-ca.pem")
+    assert loaded.revoked == {7} and len(loaded.crls) == 1
