@@ -306,7 +306,7 @@ class CardServiceServer:
 
     async def _watch_crl(self, crl: CrlSettings) -> None:
         """Look at the CRL file every interval; use a changed one that verifies."""
-        reminder = Reminder()
+        reminder, refusal = Reminder(), Reminder()  # a broken file is looked at every interval
         while True:
             await asyncio.sleep(crl.interval)
             assert self.loaded_crl is not None
@@ -322,8 +322,12 @@ class CardServiceServer:
                 with crl_file(loaded) as in_use:
                     tls = server_tls_context(crl.cert, crl.key, crl.client_ca, in_use)
             except (CrlError, OSError, ssl.SSLError) as error:
-                log.error("the kiosks' CRL was not reloaded (the previous one stays): %s", error)
+                if refusal.due(str(error), time.monotonic()):
+                    log.error(
+                        "the kiosks' CRL was not reloaded (the previous one stays): %s", error
+                    )
                 continue
+            refusal.due(None, time.monotonic())
             self.loaded_crl = loaded
             self.guarded.tls = tls
             dropped = self.guarded.drop_revoked(loaded.revoked)
