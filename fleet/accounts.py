@@ -67,7 +67,8 @@ class SignedIn:
 
 
 def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    # A cookie's bytes that are not UTF-8 reach us as surrogates: still a (wrong) token.
+    return hashlib.sha256(token.encode(errors="surrogatepass")).hexdigest()
 
 
 def check_password(password: str) -> None:
