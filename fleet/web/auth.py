@@ -120,9 +120,10 @@ async def login(request: web.Request) -> web.StreamResponse:
     device = request.cookies.get(DEVICE_COOKIE, "")[:128] or None
     accounts = context.accounts
     token = await context.run(accounts.sign_in, name, password, context.clock(), device)
-    if token is None:
+    if token is not None:
+        device = await context.run(accounts.trust_device, token, device, context.clock())
+    if token is None or device is None:  # device None: a new password came in between
         raise web.HTTPSeeOther(f"/login?failed=1&next={quote(target, safe='')}")
-    device = await context.run(accounts.trust_device, name, device, context.clock())
     response = web.HTTPSeeOther(target)
     for cookie, value, lifetime in (
         (COOKIE, token, accounts.limits.lifetime),
