@@ -112,7 +112,13 @@ async def show_login(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.StreamResponse:
-    """Check the name and password; a session cookie and the page asked for, or the form."""
+    """Check the name and password; a session cookie and the page asked for, or the form.
+
+    A sign-in posted from another site is refused (browsers say so in Sec-Fetch-Site):
+    it would sign the user's browser in as someone else and replace their device cookie.
+    """
+    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+        raise web.HTTPForbidden(text="sign in on the dashboard's own sign-in page")
     context = context_of(request)
     form = await request.post()
     name, password = str(form.get("name", ""))[:64], str(form.get("password", ""))[:1024]
