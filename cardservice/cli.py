@@ -70,7 +70,8 @@ def _mail_address(value: str) -> str:
     if not sendable_address(value):
         raise argparse.ArgumentTypeError(
             f"not an e-mail address the card service can send to: {value!r} (write it as"
-            " name@domain in plain ASCII letters; å, ä and ö are not supported)"
+            " name@domain in plain ASCII letters, no doubled, leading or trailing dot;"
+            " å, ä and ö are not supported)"
         )
     return value
 

@@ -31,7 +31,7 @@ _TOUCH_EVERY = 15.0
 #: Wrong passwords for one user name within the window before sign-ins for it pause
 #: (from browsers the user has not signed in from; each such browser counts its own).
 MAX_FAILURES, FAILURE_WINDOW = 10, 15 * 60.0
-#: Seconds a browser stays known for a user after signing in there (its device cookie).
+#: Seconds a browser stays known for a user after last signing in there (its device cookie).
 DEVICE_LIFETIME = 180 * 86400.0
 _hasher = PasswordHasher()
 #: Verified against when the user does not exist, so a wrong name costs as long as a wrong password.
@@ -67,7 +67,8 @@ class SignedIn:
 
 
 def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    # A cookie's bytes that are not UTF-8 reach us as surrogates: still a (wrong) token.
+    return hashlib.sha256(token.encode(errors="surrogatepass")).hexdigest()
 
 
 def check_password(password: str) -> None:
@@ -182,6 +183,8 @@ class Accounts:
         except (VerificationError, InvalidHashError):
             row = None
         with self.store.transaction() as db:
+            if row is not None and not self._unchanged(db, name, row.password_hash):
+                row = None  # a new password, or the user removed, while this one was checked
             if row is None:
                 self._audit(db, now, None, refused, detail=about)
                 return None
@@ -204,17 +207,38 @@ class Accounts:
             self._audit(db, now, name, "signed-in")
         return token
 
-    def trust_device(self, name: str, device: str | None, now: float) -> str:
-        """The device cookie for a browser ``name`` just signed in from (kept if it has one)."""
+    @staticmethod
+    def _unchanged(db, name: str, password_hash: str) -> bool:  # noqa: ANN001
+        """Whether the user still has this hash; a user being changed is waited for.
+
+        Why the row lock (PostgreSQL; SQLite's writers take turns anyway): a new password
+        or a removal either sees the session written here, or this sees the change.
+        """
+        u = schema.users
+        query = select(u.c.password_hash).where(u.c.name == name).with_for_update()
+        return db.execute(query).scalar_one_or_none() == password_hash
+
+    def trust_device(self, token: str, device: str | None, now: float) -> str | None:
+        """The device cookie for the browser that signed in to session ``token``.
+
+        A cookie the browser already holds for the user is kept and counts from now, so
+        a browser signed in from now and then stays known. ``None`` if the session has
+        already ended (a new password or a removal came between): no browser is
+        remembered for a sign-in that no longer holds. The session's row is locked, so
+        such a change either waits and then forgets the browser too, or is seen here.
+        """
+        s, d = schema.sessions, schema.trusted_devices
         with self.store.transaction() as db:
+            name = db.execute(
+                select(s.c.user_name).where(s.c.token_hash == _digest(token)).with_for_update()
+            ).scalar_one_or_none()
+            if name is None:
+                return None
             if device is not None and self._known_device(db, name, device, now):
+                db.execute(update(d).where(d.c.token_hash == _digest(device)).values(created=now))
                 return device
             fresh = secrets.token_urlsafe(32)
-            db.execute(
-                schema.trusted_devices.insert().values(
-                    token_hash=_digest(fresh), user_name=name, created=now
-                )
-            )
+            db.execute(d.insert().values(token_hash=_digest(fresh), user_name=name, created=now))
             return fresh
 
     @staticmethod

@@ -177,7 +177,7 @@ trusted_devices = Table(
     metadata,
     Column("token_hash", String(64), primary_key=True),
     Column("user_name", String(64), nullable=False),
-    Column("created", Float, nullable=False),
+    Column("created", Float, nullable=False),  # or when last signed in from, if later
     Index("trusted_devices_user", "user_name"),
 )
 

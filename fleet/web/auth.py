@@ -112,7 +112,13 @@ async def show_login(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.StreamResponse:
-    """Check the name and password; a session cookie and the page asked for, or the form."""
+    """Check the name and password; a session cookie and the page asked for, or the form.
+
+    A sign-in posted from another site is refused (browsers say so in Sec-Fetch-Site):
+    it would sign the user's browser in as someone else and replace their device cookie.
+    """
+    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+        raise web.HTTPForbidden(text="sign in on the dashboard's own sign-in page")
     context = context_of(request)
     form = await request.post()
     name, password = str(form.get("name", ""))[:64], str(form.get("password", ""))[:1024]
@@ -120,9 +126,10 @@ async def login(request: web.Request) -> web.StreamResponse:
     device = request.cookies.get(DEVICE_COOKIE, "")[:128] or None
     accounts = context.accounts
     token = await context.run(accounts.sign_in, name, password, context.clock(), device)
-    if token is None:
+    if token is not None:
+        device = await context.run(accounts.trust_device, token, device, context.clock())
+    if token is None or device is None:  # device None: a new password came in between
         raise web.HTTPSeeOther(f"/login?failed=1&next={quote(target, safe='')}")
-    device = await context.run(accounts.trust_device, name, device, context.clock())
     response = web.HTTPSeeOther(target)
     for cookie, value, lifetime in (
         (COOKIE, token, accounts.limits.lifetime),

@@ -8,13 +8,14 @@ again, but only when its worker's claim lapses.
 
 from __future__ import annotations
 
+import smtplib
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from cardservice.mailer import Mailer, SmtpSettings
+from cardservice.mailer import Mailer, SmtpSettings, sendable_address
 from cardservice.store import Store
 from tests.harness.smtp_sink import SmtpSink, free_port
 from tests.harness.waiting import wait_for
@@ -210,3 +211,38 @@ def test_a_mail_server_that_is_down_is_tried_once_a_retry_interval(store, caplog
         assert down.flush() is False
         assert caplog.text.count("unavailable") == 2
     assert len(store.unsent_mail()) == 1  # kept for when the server is back
+
+
+#: As facility IT types them for Swedish healthcare staff: all must be taken.
+COMMON_ADDRESSES = [
+    "fornamn.efternamn@vgregion.se",
+    "anna.andersson+kiosk@regionstockholm.se",
+    "bo-1.berg@lab.sahlgrenska.vgregion.se",
+    "eva_k2@region-halland.se",
+    "ANNA.ANDERSSON@REGIONSKANE.SE",
+    "o'neil@ki.se",
+]
+#: Typing slips: no SMTP server takes them as written (RFC 5321), this one says 553.
+SLIPS = [
+    "fornamn.efternamn@vgregion..se",
+    "fornamn.efternamn@.vgregion.se",
+    "fornamn.efternamn@vgregion.se.",
+    "fornamn..efternamn@vgregion.se",
+    ".efternamn@vgregion.se",
+    "fornamn.@vgregion.se",
+    "fornamn@-vgregion.se",
+    "fornamn@vgregion_se.se",
+    "f" * 65 + "@vgregion.se",
+]
+
+
+def test_add_card_takes_common_addresses_and_refuses_slips_a_mail_server_refuses(smtp_sink):
+    assert [a for a in COMMON_ADDRESSES if not sendable_address(a)] == []
+    assert [a for a in SLIPS if sendable_address(a)] == []
+    with smtplib.SMTP("127.0.0.1", smtp_sink.port, timeout=10) as smtp:
+        smtp.ehlo()
+        smtp.mail("kiosk@example.org")
+        assert {a: smtp.rcpt(a)[0] for a in COMMON_ADDRESSES} == dict.fromkeys(
+            COMMON_ADDRESSES, 250
+        )
+        assert smtp.rcpt(SLIPS[0])[0] == 553  # what the old check let through

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import select
 
+import fleet.accounts
 from fleet import schema, views
 from fleet.accounts import (
+    DEVICE_LIFETIME,
     FAILURE_WINDOW,
     MAX_FAILURES,
     AccountError,
@@ -81,19 +86,25 @@ def test_guessing_a_password_pauses_that_user_name(accounts):
     assert accounts.sign_in("anna.it", PASSWORD, 20 + FAILURE_WINDOW) is not None
 
 
+def browser_of(accounts: Accounts, name: str, now: float) -> str | None:
+    """The device cookie of a browser ``name`` signs in from at ``now`` for the first time."""
+    return accounts.trust_device(accounts.sign_in(name, PASSWORD, now), None, now)
+
+
 def test_guessing_elsewhere_does_not_keep_a_user_out_of_her_own_browser(accounts):
-    device = accounts.trust_device("anna.it", None, 0)  # she signed in here before
+    device = browser_of(accounts, "anna.it", 0)  # she signed in here before
     for moment in range(MAX_FAILURES):  # someone else guesses, from anywhere
         assert accounts.sign_in("anna.it", "not her password", moment + 1) is None
     assert accounts.sign_in("anna.it", PASSWORD, 20) is None  # paused for unknown browsers
-    assert accounts.sign_in("anna.it", PASSWORD, 20, device) is not None  # not in hers
-    assert accounts.trust_device("anna.it", device, 21) == device  # her browser stays known
+    token = accounts.sign_in("anna.it", PASSWORD, 20, device)
+    assert token is not None  # not in hers
+    assert accounts.trust_device(token, device, 21) == device  # her browser stays known
 
 
 def test_guessing_in_a_known_browser_pauses_that_browser_and_no_other(accounts):
     accounts.add_user("bo.it", Role.VIEWER, PASSWORD, 0)
-    stolen = accounts.trust_device("anna.it", None, 0)
-    other = accounts.trust_device("anna.it", None, 0)
+    stolen = browser_of(accounts, "anna.it", 0)
+    other = browser_of(accounts, "anna.it", 0)
     for moment in range(MAX_FAILURES):
         assert accounts.sign_in("anna.it", "not her password", moment + 1, stolen) is None
     assert accounts.sign_in("anna.it", PASSWORD, 20, stolen) is None
@@ -104,4 +115,56 @@ def test_guessing_in_a_known_browser_pauses_that_browser_and_no_other(accounts):
         accounts.sign_in("bo.it", "not his password", moment + 1)
     assert accounts.sign_in("bo.it", PASSWORD, 20, other) is None
     accounts.set_password("anna.it", "another long password", 30)
-    assert accounts.trust_device("anna.it", other, 31) != other
+    token = accounts.sign_in("anna.it", "another long password", 31, other)
+    assert accounts.trust_device(token, other, 31) != other
+
+
+def guessed_at(accounts: Accounts, name: str, start: float) -> None:
+    """Someone elsewhere tries enough wrong passwords for ``name`` to pause it."""
+    for moment in range(MAX_FAILURES):
+        assert accounts.sign_in(name, "not the password", start + moment) is None
+
+
+def test_a_browser_she_keeps_signing_in_from_stays_known(accounts):
+    device = browser_of(accounts, "anna.it", 0)
+    last = DEVICE_LIFETIME - 60  # she signs in there now and then, last a minute before...
+    assert accounts.trust_device(accounts.sign_in("anna.it", PASSWORD, last), device, last)
+    later = DEVICE_LIFETIME + 60  # ...180 days after her first sign-in there
+    accounts.forget_expired(later)
+    guessed_at(accounts, "anna.it", later)
+    assert accounts.sign_in("anna.it", PASSWORD, later + 20, device) is not None
+
+
+class _Meanwhile(PasswordHasher):
+    """The real hasher, which lets something else happen while it checks a password."""
+
+    def __init__(self, meanwhile: Callable[[], object]) -> None:
+        super().__init__()
+        self.meanwhile: list[Callable[[], object]] = [meanwhile]
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+        while self.meanwhile:
+            self.meanwhile.pop()()
+        return super().verify(hash, password)
+
+
+@pytest.mark.parametrize("change", ["password", "removal"])
+def test_a_sign_in_overlapping_a_new_password_or_removal_leaves_no_way_in(
+    accounts, monkeypatch, change
+):
+    def admin() -> None:  # the administrator acts while Anna's old password is checked
+        if change == "password":
+            accounts.set_password("anna.it", "a new long password", 2)
+        else:  # the name is given to someone else
+            accounts.remove_user("anna.it", 2)
+            accounts.add_user("anna.it", Role.VIEWER, "a new long password", 2)
+
+    monkeypatch.setattr(fleet.accounts, "_hasher", _Meanwhile(admin))
+    token = accounts.sign_in("anna.it", PASSWORD, 3)
+    assert token is None or accounts.session(token, 4) is None
+
+
+def test_a_browser_is_not_remembered_for_a_password_changed_during_its_sign_in(accounts):
+    token = accounts.sign_in("anna.it", PASSWORD, 1)
+    accounts.set_password("anna.it", "a new long password", 2)  # just before the cookie
+    assert accounts.trust_device(token, None, 3) is None

@@ -170,3 +170,16 @@ def test_someone_guessing_cannot_keep_facility_it_out_of_their_own_browser(fleet
     assert elsewhere.status_code == 401  # paused where Olle has not signed in before
     again = own_browser.post(fleet.url + "/login", data={"name": "olle.op", "password": PASSWORD})
     assert again.ok and own_browser.get(fleet.url + "/api/me").json()["user"] == "olle.op"
+
+
+def test_cookies_that_are_not_utf8_are_wrong_cookies_not_server_errors(fleet):
+    # Any client may send any bytes; what cannot be decoded is simply no valid cookie.
+    garbled = {"Cookie": "fleet_device=\xff\xfe"}  # sent as the bytes ff fe
+    answer = requests.post(
+        fleet.url + "/login", data={"name": "olle.op", "password": PASSWORD}, headers=garbled
+    )
+    assert answer.ok and answer.url == fleet.url + "/"
+    assert (
+        requests.get(fleet.url + "/api/me", headers={"Cookie": "fleet_session=\xff"}).status_code
+        == 401
+    )
