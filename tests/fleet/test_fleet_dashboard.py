@@ -81,6 +81,15 @@ def row_status(driver, kiosk: str) -> str:
     return driver.find_element(By.CSS_SELECTOR, f'tr[data-kiosk="{kiosk}"] .badge').text
 
 
+def click_if(driver, element_id: str, text: str) -> bool:
+    """Click the element once it says ``text``; the page redraws it live, so look it up anew."""
+    button = driver.find_element(By.ID, element_id)
+    if button.text != text:
+        return False
+    button.click()
+    return True
+
+
 def subjects(smtp_sink) -> list[str]:
     return [str(message["Subject"]) for message in smtp_sink.messages]
 
@@ -159,9 +168,7 @@ def test_the_dashboard_follows_real_kiosks_live(
         assert len(raised) == 2  # once raised, once cleared: not once per sample
 
         browser.get(fleet.url + "/kiosks/kiosk-1")
-        button = waiting(browser).until(lambda d: d.find_element(By.ID, "maintenance"))
-        assert button.text == "Maintenance mode"
-        button.click()
+        waiting(browser).until(lambda d: click_if(d, "maintenance", "Maintenance mode"))
         waiting(browser).until(
             lambda d: d.find_element(By.CSS_SELECTOR, "h1 .badge").text == "maintenance"
         )
